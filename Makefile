@@ -1,0 +1,51 @@
+# Front door of the book. Every target creates .venv from requirements.txt on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NB     ?=
+
+.PHONY: help book test lab normalize export release notebooks grade clean
+
+help:
+	@echo "make book       build the HTML book into _build/html"
+	@echo "make test       run the whole test suite (nbval, sync checks, book build, grader)"
+	@echo "make lab        open the notebooks in JupyterLab"
+	@echo "make notebooks  export purenn, re-execute chapters and solutions, regenerate exercises"
+	@echo "make normalize  re-execute chapters and solutions in a fresh kernel, normalise all notebooks"
+	@echo "make export     regenerate purenn/ from the chapters' export cells"
+	@echo "make release    regenerate exercises/ from solutions/"
+	@echo "make grade NB=path/to/submission.ipynb   grade one exercise notebook"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab
+
+export: $(STAMP)
+	$(PY) -m tools.export
+
+normalize: $(STAMP)
+	$(PY) -m tools.normalize --execute chapters/*.ipynb solutions/*.ipynb
+
+release: $(STAMP)
+	$(PY) -m tools.release
+
+notebooks: export normalize release
+
+grade: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/submission.ipynb" >&2; exit 2; }
+	$(PY) -m grader "$(NB)"
+
+clean:
+	rm -rf _build

@@ -1,0 +1,1 @@
+"""Small tools that keep the book's notebooks, `purenn` and the exercises in sync."""

@@ -1,0 +1,84 @@
+"""Generate exercises/ from solutions/: the single source of every exercise.
+
+Answer cells lose the code between `### BEGIN SOLUTION` and `### END SOLUTION` (replaced by
+`raise NotImplementedError("Exercise N.M")`) and their outputs; `hidden-check` cells are dropped;
+everything else, including the all-pass output of each check, is kept.
+
+    python -m tools.release            # write exercises/
+    python -m tools.release --check    # exit 1 if exercises/ differs
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+
+import nbformat
+
+from tools import notebooks
+
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*$",
+                      re.DOTALL | re.MULTILINE)
+
+
+def strip_answer(source: str, task: str) -> str:
+    """Replace each solution block with a stub that names its task."""
+    stub, count = SOLUTION.subn(lambda m: f'{m.group(1)}raise NotImplementedError("Exercise {task}")',
+                                source)
+    if count == 0:
+        raise ValueError(f"answer cell of task {task} has no ### BEGIN SOLUTION block")
+    return stub
+
+
+def exercise_of(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The learner's notebook generated from a solution notebook."""
+    nb = copy.deepcopy(solution)
+    cells = []
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "hidden-check"):
+            continue
+        if notebooks.tagged(cell, "answer"):
+            task = cell.metadata.get("grade", {}).get("task")
+            if not task:
+                raise ValueError("an answer cell has no grade.task metadata")
+            cell.source = strip_answer(cell.source, task)
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def pairs():
+    """(solution path, exercise path) for every solution."""
+    for solution in notebooks.toc_notebooks("solutions"):
+        yield solution, notebooks.ROOT / "exercises" / solution.name
+
+
+def stale() -> list[str]:
+    """Exercises that are missing, differ from what release produces, or have no solution."""
+    out = []
+    for solution, exercise in pairs():
+        want = notebooks.dumps(exercise_of(notebooks.read(solution)))
+        if not exercise.exists() or exercise.read_text(encoding="utf-8") != want:
+            out.append(exercise.name)
+    orphans = {p.name for p in notebooks.toc_notebooks("exercises")} - {s.name for s, _ in pairs()}
+    return out + sorted(orphans)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    if args.check:
+        for name in stale():
+            print(f"exercises/{name} is not what release produces (run `make release`)")
+        return 1 if stale() else 0
+    for solution, exercise in pairs():
+        if notebooks.write(exercise_of(notebooks.read(solution)), exercise):
+            print(f"wrote {exercise.relative_to(notebooks.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
