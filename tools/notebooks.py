@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import nbformat
@@ -70,12 +71,17 @@ def write(nb: nbformat.NotebookNode, path: Path | str) -> bool:
     return True
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
-    """Run every cell top to bottom in a fresh kernel of this environment (as nbval does)."""
+def execute(nb: nbformat.NotebookNode, cwd: Path, allow_errors: bool = False,
+            env: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """Run every cell top to bottom in a fresh kernel of this environment (as nbval does).
+
+    Without `allow_errors`, an error in a cell not tagged `raises-exception` stops the run.
+    """
     nb = copy.deepcopy(nb)
     km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, resources={"metadata": {"path": str(cwd)}})
-    client.execute()
+    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute(**({"env": {**os.environ, **env}} if env else {}))
     return nb
 
 

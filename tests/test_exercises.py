@@ -1,0 +1,71 @@
+"""Untouched exercises fail every check; with the solution's answers they pass every check.
+
+nbval (run by `make test` over solutions/) proves that each solution passes its checks with the
+stored outputs; these tests execute the generated exercises themselves.
+"""
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+
+from conftest import EXERCISES, SOLUTIONS, ids
+from tools import notebooks
+
+
+def _errors(nb):
+    """cell index -> (ename, evalue) for every cell that raised."""
+    return {i: (o.ename, o.evalue) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            for o in c.outputs if o.output_type == "error"}
+
+
+def _run(nb, path, env=None):
+    return notebooks.execute(nb, cwd=path.parent, allow_errors=True, env=env)
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=ids(EXERCISES))
+def test_untouched_exercise_fails_every_check(path):
+    nb = notebooks.read(path)
+    done = _run(nb, path)
+    errors = _errors(done)
+    checks = [i for i, c in enumerate(done.cells) if notebooks.tagged(c, "check")]
+    assert checks
+    for i in checks:
+        assert errors.get(i, (None,))[0] == "CheckFailed", f"check cell {i} did not fail"
+        text = "".join(o.get("text", "") for o in done.cells[i].outputs)
+        task = done.cells[i].metadata.grade.task
+        assert f"NotImplementedError: Exercise {task}" in text
+    assert set(errors) == set(checks), "only check cells may fail in an untouched exercise"
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=ids(EXERCISES))
+def test_exercise_with_solution_answers_passes_every_check(path):
+    solution = notebooks.read(path.parent.parent / "solutions" / path.name)
+    answers = {c.metadata.grade.task: c.source for c in solution.cells if notebooks.tagged(c, "answer")}
+    nb = copy.deepcopy(notebooks.read(path))
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "answer"):
+            cell.source = answers[cell.metadata.grade.task]
+    done = _run(nb, path)
+    assert _errors(done) == {}
+    for cell, stored in zip(done.cells, nb.cells):
+        if notebooks.tagged(cell, "check"):
+            assert cell.outputs[0]["text"] == stored.outputs[0]["text"]
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
+@pytest.mark.parametrize("seed", ["1", "20261122"])
+def test_hidden_checks_pass_for_other_random_draws(path, seed):
+    done = _run(notebooks.read(path), path, env={"GRADER_SEED": seed})
+    assert _errors(done) == {}
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
+def test_every_task_has_an_answer_a_check_and_a_hidden_check(path):
+    nb = notebooks.read(path)
+    by_tag = {tag: {c.metadata.grade.task for c in nb.cells if notebooks.tagged(c, tag)}
+              for tag in ("answer", "check", "hidden-check")}
+    assert by_tag["answer"] and by_tag["answer"] == by_tag["check"] == by_tag["hidden-check"]
+    assert nb.metadata["exercise"] == path.stem
+    assert os.path.exists(path.parent.parent / "chapters" / path.name)

@@ -1,0 +1,105 @@
+"""Committed notebooks are canonical and freshly executed; purenn and exercises match their sources."""
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import pytest
+
+from conftest import CHAPTERS, EXERCISES, SOLUTIONS, ids
+from tools import export, normalize, notebooks, release
+
+
+@pytest.mark.parametrize("path", CHAPTERS + SOLUTIONS + EXERCISES, ids=ids(CHAPTERS + SOLUTIONS + EXERCISES))
+def test_notebook_is_normalised_and_freshly_executed(path):
+    assert normalize.problems(path) == []
+
+
+def test_every_solution_has_an_exercise_and_a_chapter():
+    assert [p.name for p in SOLUTIONS] == [p.name for p in EXERCISES]
+    assert {p.name for p in SOLUTIONS} <= {p.name for p in CHAPTERS}
+
+
+def test_purenn_matches_the_chapters():
+    assert export.stale() == []
+
+
+def test_exercises_match_the_solutions():
+    assert release.stale() == []
+
+
+# --- the checks above must be able to fail -------------------------------------------------
+
+def _copy(path, tmp_path):
+    target = tmp_path / path.parent.name / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, target)
+    return target
+
+
+def test_problems_flags_noise_and_stale_execution(tmp_path):
+    target = _copy(SOLUTIONS[0], tmp_path)
+    nb = notebooks.read(target)
+    nb.metadata["widgets"] = {"state": {}}
+    target.write_text(nbformat.writes(nb), encoding="utf-8")
+    assert any("not normalised" in p for p in normalize.problems(target))
+
+    nb = notebooks.read(SOLUTIONS[0])
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    code[0].execution_count, code[1].execution_count = code[1].execution_count, code[0].execution_count
+    code[2].outputs.append(nbformat.v4.new_output("stream", name="stderr", text="UserWarning\n"))
+    notebooks.write(nb, target)
+    found = normalize.problems(target)
+    assert any("execution counts" in p for p in found)
+    assert any("stderr" in p for p in found)
+
+
+def test_export_detects_drift(tmp_path, monkeypatch):
+    package = tmp_path / "purenn"
+    shutil.copytree(export.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(export, "PACKAGE", package)
+    assert export.stale() == []
+    module = package / "parameter.py"
+    module.write_text(module.read_text() + "\nEXTRA = 1\n")
+    (package / "leftover.py").write_text("")
+    assert export.stale() == ["parameter.py", "leftover.py"]
+    assert export.main([]) == 0 and export.stale() == []
+
+
+def test_export_header_names_the_chapter():
+    text = (export.PACKAGE / "parameter.py").read_text()
+    assert text.startswith('"""Generated from chapters/01_parameter.ipynb')
+    assert "# %% chapters/01_parameter.ipynb, cell " in text
+
+
+def test_release_strips_solutions_and_hidden_checks():
+    solution = notebooks.read(SOLUTIONS[0])
+    exercise = release.exercise_of(solution)
+    tags = [c.metadata.get("tags", []) for c in exercise.cells]
+    assert not any("hidden-check" in t for t in tags)
+    answers = [c for c in exercise.cells if notebooks.tagged(c, "answer")]
+    assert answers and all("### BEGIN SOLUTION" not in c.source and not c.outputs for c in answers)
+    for cell in answers:
+        assert f'raise NotImplementedError("Exercise {cell.metadata.grade.task}")' in cell.source
+    checks = [c for c in exercise.cells if notebooks.tagged(c, "check")]
+    assert checks and all(c.outputs for c in checks)
+
+
+def test_release_keeps_indentation_and_refuses_unmarked_answers():
+    source = 'def f():\n    """Doc."""\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n'
+    assert release.strip_answer(source, "9.1") == \
+        'def f():\n    """Doc."""\n    raise NotImplementedError("Exercise 9.1")\n'
+    with pytest.raises(ValueError, match="no ### BEGIN SOLUTION"):
+        release.strip_answer("def f():\n    return 1\n", "9.1")
+
+
+def test_release_detects_a_hand_edited_exercise(tmp_path, monkeypatch):
+    for path in SOLUTIONS + EXERCISES:
+        _copy(path, tmp_path)
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)
+    assert release.stale() == []
+    edited = tmp_path / "exercises" / EXERCISES[0].name
+    nb = notebooks.read(edited)
+    nb.cells[0].source += "\nA hand edit."
+    notebooks.write(nb, edited)
+    assert release.stale() == [EXERCISES[0].name]
