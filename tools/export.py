@@ -24,10 +24,13 @@ def module_name(chapter: Path) -> str:
 
 
 def public_names(source: str) -> list[str]:
-    """Top-level classes, functions and assignments that do not start with an underscore."""
+    """Top-level classes, functions and assignments not starting with "_" (methods attached with
+    `add_to_class` belong to their class, not to the module)."""
     names = []
     for node in ast.parse(source).body:
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+        attached = any(isinstance(d, ast.Call) and getattr(d.func, "id", "") == "add_to_class"
+                       for d in getattr(node, "decorator_list", []))
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and not attached:
             names.append(node.name)
         elif isinstance(node, ast.Assign):
             names += [t.id for t in node.targets if isinstance(t, ast.Name)]
