@@ -6,7 +6,8 @@ learner reads the first case where their code and torch disagree.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 PASS, FAIL = "\u2713", "\u2717"
@@ -25,6 +26,30 @@ def outcome(run: Callable[[], Any]) -> tuple[str, Any]:
         return ("value", run())
     except Exception as err:  # the exception *is* the observed behaviour
         return ("raises", f"{type(err).__name__}: {err}")
+
+
+@contextmanager
+def forbidden(task: str, targets: Iterable[tuple]) -> Iterator[None]:
+    """Within the block, calling any `owner.name` in `targets` raises: the learner's code must
+    rebuild that behaviour, not call it. A target `(owner, name, when)` blocks only the calls
+    for which `when(*args)` is true (e.g. only on the learner's own class)."""
+    saved = [(owner, name, owner.__dict__[name], when[0] if when else None)
+             for owner, name, *when in targets]
+
+    def blocker(qualname: str, original: Callable[..., Any], when) -> Callable[..., Any]:
+        def blocked(*args: Any, **kwargs: Any) -> Any:
+            if when is None or when(*args):
+                raise RuntimeError(f"Exercise {task} must not call {qualname}")
+            return original(*args, **kwargs)
+        return blocked
+
+    try:
+        for owner, name, original, when in saved:
+            setattr(owner, name, blocker(f"{owner.__name__}.{name}", original, when))
+        yield
+    finally:
+        for owner, name, original, _ in saved:
+            setattr(owner, name, original)
 
 
 def first_difference(yours: Any, torch: Any, path: str = "") -> tuple[str, Any, Any] | None:
@@ -68,6 +93,7 @@ def compare(
     torch_ref: Callable[..., Any],
     observe: Callable[[Any], Any] = lambda result: result,
     summary: bool = False,
+    forbid: Iterable[tuple] = (),
 ) -> None:
     """Run each case on `yours` and on `torch_ref`, print one line per case, fail on any difference.
 
@@ -75,12 +101,18 @@ def compare(
     side sees objects the other one changed. `observe` turns a return value into plain data
     (lists, tuples, dicts, str, numbers) to compare. With `summary=True` (hidden, randomized
     checks) only failing cases and one final count are printed, so the output does not depend
-    on the random cases drawn.
+    on the random cases drawn. `forbid` lists (owner, attribute) pairs — the torch functions the
+    task rebuilds — that raise while `yours` runs (see `forbidden`).
     """
-    cases = list(cases)
+    cases, forbid = list(cases), list(forbid)
+
+    def run_yours(args: tuple) -> Any:
+        with forbidden(task, forbid):
+            return yours(*args)
+
     failed = 0
     for label, make_args in cases:
-        got = outcome(lambda: observe(yours(*make_args())))
+        got = outcome(lambda: observe(run_yours(make_args())))
         want = outcome(lambda: observe(torch_ref(*make_args())))
         diff = first_difference(got, want)
         if diff is None:

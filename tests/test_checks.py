@@ -45,3 +45,18 @@ def test_summary_mode_prints_only_failures_and_a_count(capsys):
     with pytest.raises(CheckFailed):
         compare("0.4", cases, lambda i: i if i != 3 else -1, lambda i: i, summary=True)
     assert capsys.readouterr().out == "\u2717 c3 \u2014 yours: -1  torch: 3\n"
+
+
+def test_forbidden_functions_raise_only_inside_yours(capsys):
+    import copy
+
+    def cheat(x):
+        return copy.deepcopy(x)
+
+    with pytest.raises(CheckFailed):
+        compare("0.5", [("list", lambda: ([1, [2]],))], cheat, copy.deepcopy,
+                forbid=[(copy, "deepcopy")])
+    assert "RuntimeError: Exercise 0.5 must not call copy.deepcopy" in capsys.readouterr().out
+    assert copy.deepcopy([1]) == [1]  # restored afterwards
+    compare("0.5", [("list", lambda: ([1, [2]],))], lambda x: [x[0], list(x[1])], copy.deepcopy,
+            forbid=[(copy, "deepcopy")])

@@ -69,3 +69,41 @@ def test_every_task_has_an_answer_a_check_and_a_hidden_check(path):
     assert by_tag["answer"] and by_tag["answer"] == by_tag["check"] == by_tag["hidden-check"]
     assert nb.metadata["exercise"] == path.stem
     assert os.path.exists(path.parent.parent / "chapters" / path.name)
+
+
+# Answers that call the torch function the task asks the learner to rebuild: each must fail.
+CHEATS = {
+    "01_parameter.ipynb": {
+        "1.1": "def registration_kind(value):\n    m = nn.Module()\n    m.x = value\n"
+               "    return 'parameter' if 'x' in m._parameters else 'attribute'",
+        "1.2": "def clone_parameter(param):\n    return copy.deepcopy(param)",
+        "1.3": "def init_uniform_(tensor, bound):\n    return nn.init.uniform_(tensor, -bound, bound)",
+    },
+    "02_registration.ipynb": {
+        "2.1": "def module_setattr(self, name, value):\n    nn.Module.__setattr__(self, name, value)",
+        "2.2": "def module_getattr(self, name):\n    return nn.Module.__getattr__(self, name)",
+        "2.3": "def module_delattr(self, name):\n    nn.Module.__delattr__(self, name)",
+        "2.4": "def register_buffer(self, name, tensor, persistent=True):\n"
+               "    nn.Module.register_buffer(self, name, tensor, persistent)",
+    },
+}
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=ids(EXERCISES))
+def test_calling_the_torch_function_being_rebuilt_fails_every_check(path):
+    cheats = CHEATS.get(path.name)
+    if cheats is None:
+        pytest.skip(f"no cheating answers written for {path.name}")
+    nb = copy.deepcopy(notebooks.read(path))
+    answer_tasks = {c.metadata.grade.task for c in nb.cells if notebooks.tagged(c, "answer")}
+    assert set(cheats) == answer_tasks
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "answer"):
+            cell.source = cheats[cell.metadata.grade.task]
+    done = _run(nb, path)
+    errors = _errors(done)
+    for i, cell in enumerate(done.cells):
+        if notebooks.tagged(cell, "check"):
+            text = "".join(o.get("text", "") for o in cell.outputs)
+            assert errors.get(i, (None,))[0] == "CheckFailed", cell.metadata.grade.task
+            assert f"must not call" in text
