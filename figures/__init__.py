@@ -1,0 +1,1 @@
+"""Scripts that generate the figures of the book."""

@@ -1,0 +1,696 @@
+"""Generate every figure of the book as SVG into chapters/figures/.
+
+    python -m figures.make_figures            # (re)write the SVGs
+    python -m figures.make_figures --check    # exit 1 if a committed SVG is not what this script writes
+
+What a figure shows is read from real torch objects (module dicts, state_dict keys, a real
+checkpoint round trip) or quoted from torch's own source, and checked here while drawing, so a
+figure cannot silently disagree with the installed torch. The output is byte-for-byte
+deterministic: fixed fonts, fixed SVG hash salt, no dates.
+
+Every figure sits on its own light, rounded card with dark text, so it reads the same in the
+light and in the dark theme of the book.
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import inspect
+import io
+import sys
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("svg")
+
+import matplotlib.font_manager as fm  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
+from matplotlib.textpath import text_to_path  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "chapters" / "figures"
+
+# --- style -----------------------------------------------------------------------------------
+
+plt.rcParams.update({
+    "svg.hashsalt": "nn-module-from-the-inside",
+    "svg.fonttype": "none",  # text stays text: searchable, small, testable
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.monospace": ["DejaVu Sans Mono"],
+    "font.size": 10,
+    "path.simplify": False,
+})
+SAVE_KW = {"format": "svg", "metadata": {"Date": None, "Creator": None}, "facecolor": "none"}
+
+W = 8.0  # figure width in inches; the book shows it at about 770 px, so 10pt text is 13 px
+PAD = 0.3  # inner margin of the card
+
+INK = "#1f2328"
+MUTED = "#59636e"
+CARD, CARD_EDGE = "#f6f8fa", "#c9d1d9"
+WHITE = "#ffffff"
+DECIDE, DECIDE_FILL = "#7d5a00", "#fff5d6"
+PARAM, PARAM_FILL = "#0a5ac2", "#e3eefc"
+BUFFER, BUFFER_FILL = "#1a7339", "#e2f3e7"
+MODULE, MODULE_FILL = "#7438d1", "#efe7fc"
+PLAIN, PLAIN_FILL = "#4f5862", "#eceff2"
+ERROR, ERROR_FILL = "#b4232c", "#fde8e8"
+
+BODY = 10  # pt, the smallest size used anywhere
+TITLE = 13.5
+
+
+def _font(size: float, mono: bool, bold: bool) -> fm.FontProperties:
+    return fm.FontProperties(family="monospace" if mono else "sans-serif",
+                             weight="bold" if bold else "normal", size=size)
+
+
+def _check_fonts() -> None:
+    """Text positions depend on font metrics: use the fonts that ship with matplotlib."""
+    bundled = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    for mono in (False, True):
+        for bold in (False, True):
+            found = Path(fm.findfont(_font(BODY, mono, bold), fallback_to_default=False))
+            if found.parent != bundled:
+                raise RuntimeError(f"expected matplotlib's bundled DejaVu font, got {found}")
+
+
+def width(s: str, size: float = BODY, mono: bool = False, bold: bool = False) -> float:
+    """Width of one line of text in inches."""
+    w, _, _ = text_to_path.get_text_width_height_descent(s, _font(size, mono, bold), ismath=False)
+    return w / 72
+
+
+def line_height(size: float = BODY) -> float:
+    return size * 1.4 / 72
+
+
+class Canvas:
+    """A figure W inches wide whose data coordinates are inches, y pointing down."""
+
+    def __init__(self, title: str, subtitle: str | None = None):
+        self.fig = plt.figure(figsize=(W, 4))
+        self.ax = self.fig.add_axes((0, 0, 1, 1))
+        self.ax.set_axis_off()
+        self.text(PAD, 0.42, title, size=TITLE, bold=True)
+        if subtitle:
+            self.text(PAD, 0.70, subtitle, color=MUTED)
+
+    def text(self, x, y, s, size=BODY, mono=False, bold=False, color=INK, ha="left", va="center",
+             zorder=5):
+        assert size >= BODY, s
+        self.ax.text(x, y, s, fontproperties=_font(size, mono, bold), color=color, ha=ha, va=va,
+                     zorder=zorder)
+
+    def lines(self, x, y_top, rows, ha="left", size=BODY):
+        """Stack lines of (text, style) starting at y_top; return the y below the last line."""
+        lh = line_height(size)
+        for i, (s, style) in enumerate(rows):
+            self.text(x, y_top + (i + 0.5) * lh, s, size=size, ha=ha, **style)
+        return y_top + len(rows) * lh
+
+    def box(self, x, y, w, h, face=WHITE, edge=INK, lw=1.2, r=0.08, ls="-", zorder=2):
+        self.ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle=f"round,pad=0,rounding_size={r}",
+                                         facecolor=face, edgecolor=edge, linewidth=lw,
+                                         linestyle=ls, zorder=zorder))
+
+    def arrow(self, points, color=INK, lw=1.2, head=True, both=False, zorder=3):
+        style = "<|-|>" if both else ("-|>" if head else "-")
+        codes = [MplPath.MOVETO] + [MplPath.LINETO] * (len(points) - 1)
+        self.ax.add_patch(FancyArrowPatch(path=MplPath(points, codes), arrowstyle=style,
+                                          mutation_scale=11, color=color, linewidth=lw,
+                                          shrinkA=0, shrinkB=0, joinstyle="miter",
+                                          capstyle="butt", zorder=zorder))
+
+    def line(self, points, color=INK, lw=1.2, ls="-", zorder=3):
+        xs, ys = zip(*points)
+        self.ax.plot(xs, ys, color=color, linewidth=lw, linestyle=ls, solid_capstyle="butt",
+                     zorder=zorder)
+
+    def save(self, path: Path, height: float) -> None:
+        self.fig.set_size_inches(W, height)
+        self.ax.set_xlim(0, W)
+        self.ax.set_ylim(height, 0)
+        self.box(0.02, 0.02, W - 0.04, height - 0.04, face=CARD, edge=CARD_EDGE, lw=1.0, r=0.18,
+                 zorder=0)
+        self.fig.savefig(path, **SAVE_KW)
+        plt.close(self.fig)
+
+
+def fits(s, avail, **style):
+    """Fail loudly instead of drawing text that overflows its box."""
+    if width(s, **style) > avail:
+        raise ValueError(f"text too wide for its box: {s!r} ({width(s, **style):.2f} > {avail:.2f} in)")
+
+
+# --- 1. Module.__setattr__ -------------------------------------------------------------------
+
+SETATTR_SOURCE = inspect.getsource(nn.Module.__setattr__)
+
+
+def quoted(fragment: str) -> str:
+    """A message fragment quoted from torch's __setattr__; <type> and <name> stand for the f-string fields."""
+    literal = fragment.replace("<type>", "{torch.typename(value)}").replace("<name>", "{name}")
+    if literal not in SETATTR_SOURCE:
+        raise ValueError(f"not in torch's Module.__setattr__ source: {fragment!r}")
+    return fragment
+
+
+def _setattr_branches():
+    # The tests of __setattr__ in the order the source makes them; the first that matches wins.
+    order = ["isinstance(value, Parameter)", "name in params", "isinstance(value, Module)",
+             "name in modules", "isinstance(value, Buffer)", "super().__setattr__(name, value)"]
+    positions = [SETATTR_SOURCE.index(s) for s in order]
+    assert positions == sorted(positions), "torch changed the order of the branches of __setattr__"
+    sans = {}
+    return [
+        dict(cond=["isinstance(value, Parameter)"], guard=["_parameters", "exists?"],
+             color=PARAM, fill=PARAM_FILL,
+             action=[("remove name from __dict__,", sans),
+                     ("_buffers, _modules,", sans),
+                     ("_non_persistent_buffers_set", sans),
+                     ("register_parameter(name, value)", {"mono": True, "bold": True})],
+             error=("AttributeError", [quoted("cannot assign parameters before"),
+                                       quoted("Module.__init__() call")])),
+        dict(cond=["name in _parameters"], guard=["value is", "None?"],
+             color=PARAM, fill=PARAM_FILL,
+             action=[("register_parameter(name, None)", {"mono": True, "bold": True})],
+             error=("TypeError", [quoted("cannot assign '<type>' as parameter '<name>'"),
+                                  quoted("(torch.nn.Parameter or None expected)")])),
+        dict(cond=["isinstance(value, Module)"], guard=["_modules", "exists?"],
+             color=MODULE, fill=MODULE_FILL,
+             action=[("remove name from __dict__,", sans),
+                     ("_parameters, _buffers,", sans),
+                     ("_non_persistent_buffers_set", sans),
+                     ("_modules[name] = value", {"mono": True, "bold": True})],
+             error=("AttributeError", [quoted("cannot assign module before"),
+                                       quoted("Module.__init__() call")])),
+        dict(cond=["name in _modules"], guard=["value is", "None?"],
+             color=MODULE, fill=MODULE_FILL,
+             action=[("_modules[name] = None", {"mono": True, "bold": True})],
+             error=("TypeError", [quoted("cannot assign '<type>' as child module '<name>'"),
+                                  quoted("(torch.nn.Module or None expected)")])),
+        dict(cond=["isinstance(value, Buffer)", "or name in _buffers"], guard=["Tensor or", "None?"],
+             color=BUFFER, fill=BUFFER_FILL,
+             action=[("register_buffer(name, value,", {"mono": True, "bold": True}),
+                     ("                persistent)", {"mono": True, "bold": True}),
+                     ("persistent: from the Buffer, else kept", {"color": MUTED}),
+                     ("from before", {"color": MUTED})],
+             error=("TypeError", [quoted("cannot assign '<type>' as buffer '<name>'"),
+                                  quoted("(torch.nn.Buffer, torch.Tensor or None expected)")])),
+        dict(cond=["otherwise"], guard=None, color=PLAIN, fill=PLAIN_FILL,
+             action=[("super().__setattr__(name, value)", {"mono": True, "bold": True}),
+                     ("that is object.__setattr__: a plain", {"color": MUTED}),
+                     ("entry of __dict__", {"color": MUTED})],
+             error=None),
+    ]
+
+
+def draw_setattr(path: Path) -> None:
+    c = Canvas("module.name = value: the path through nn.Module.__setattr__",
+               f"torch {torch.__version__.split('+')[0]}: the checks run top to bottom, "
+               "the first one that matches wins")
+    lh = line_height()
+    xa, wa = PAD, 2.56                      # condition column
+    xb, wb = xa + wa + 0.38, 1.16           # guard column
+    xc = xb + wb + 0.38                     # action column
+    wc = W - PAD - xc
+    we = W - PAD - xb                       # error boxes span guard + action columns
+    ipad = 0.1
+
+    y = 1.05
+    c.box(xa + wa / 2 - 0.95, y, 1.9, 0.36, face=WHITE, edge=INK, r=0.18)
+    c.text(xa + wa / 2, y + 0.18, "module.name = value", mono=True, ha="center")
+    prev_bottom = y + 0.36
+    y += 0.36 + 0.34
+
+    for br in _setattr_branches():
+        for s in br["cond"]:
+            fits(s, wa - 2 * ipad, mono=True)
+        for s, st in br["action"]:
+            fits(s, wc - 2 * ipad, mono=st.get("mono", False), bold=st.get("bold", False))
+        hc = len(br["cond"]) * lh + 0.16
+        ha_ = len(br["action"]) * lh + 0.16
+        hg = 2 * lh + 0.16 if br["guard"] else 0
+        top_h = max(hc, ha_, hg)
+        mid = y + top_h / 2
+
+        # condition (a decision on the main spine)
+        c.arrow([(xa + wa / 2, prev_bottom), (xa + wa / 2, mid - hc / 2)])
+        if prev_bottom > 1.5:
+            c.text(xa + wa / 2 + 0.08, (prev_bottom + mid - hc / 2) / 2, "no", color=MUTED)
+        last = br["guard"] is None
+        c.box(xa, mid - hc / 2, wa, hc, face=PLAIN_FILL if last else DECIDE_FILL,
+              edge=PLAIN if last else DECIDE)
+        c.lines(xa + wa / 2, mid - hc / 2 + 0.08, [(s, {"mono": not last}) for s in br["cond"]],
+                ha="center")
+
+        # action
+        c.box(xc, mid - ha_ / 2, wc, ha_, face=br["fill"], edge=br["color"])
+        c.lines(xc + ipad, mid - ha_ / 2 + 0.08, br["action"])
+
+        if br["guard"] is None:
+            c.arrow([(xa + wa, mid), (xc, mid)])
+            y = mid + top_h / 2 + 0.2
+            break
+
+        # guard: yes -> action, no -> error
+        c.arrow([(xa + wa, mid), (xb, mid)])
+        c.text((xa + wa + xb) / 2, mid - 0.1, "yes", color=MUTED, ha="center")
+        c.box(xb, mid - hg / 2, wb, hg, face=DECIDE_FILL, edge=DECIDE)
+        c.lines(xb + wb / 2, mid - hg / 2 + 0.08, [(s, {"mono": "_" in s}) for s in br["guard"]],
+                ha="center")
+        c.arrow([(xb + wb, mid), (xc, mid)])
+        c.text((xb + wb + xc) / 2, mid - 0.1, "yes", color=MUTED, ha="center")
+
+        kind, message = br["error"]
+        for s in message:
+            fits(s, we - 2 * ipad, mono=True)
+        he = (1 + len(message)) * lh + 0.16
+        ye = y + top_h + 0.26
+        c.arrow([(xb + wb / 2, mid + hg / 2), (xb + wb / 2, ye)], color=ERROR)
+        c.text(xb + wb / 2 + 0.08, (mid + hg / 2 + ye) / 2, "no", color=ERROR)
+        c.box(xb, ye, we, he, face=ERROR_FILL, edge=ERROR)
+        c.lines(xb + ipad, ye + 0.08, [(kind, {"bold": True, "color": ERROR})]
+                + [(s, {"mono": True}) for s in message])
+
+        prev_bottom = mid + hc / 2
+        y = ye + he + 0.22
+    c.save(path, y + 0.1)
+
+
+# --- 2. the module tree ----------------------------------------------------------------------
+
+# The figure prints this code and draws the model this very code builds.
+TREE_MODEL_CODE = ("nn.Sequential(OrderedDict(encoder=nn.Linear(4, 3), norm=nn.BatchNorm1d(3),\n"
+                   "                          act=nn.ReLU(), head=nn.Linear(3, 2, bias=False)))")
+
+
+def tree_model() -> nn.Sequential:
+    """The small model drawn in module_tree.svg."""
+    torch.manual_seed(0)
+    return eval(TREE_MODEL_CODE, {"nn": nn, "OrderedDict": OrderedDict})
+
+
+def shape(t: torch.Tensor) -> str:
+    return str(tuple(t.shape))
+
+
+def dtype(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+def dict_entries(module: nn.Module) -> dict[str, list[str]]:
+    """The three dicts of one module, as the lines the figure prints."""
+    return {
+        "_parameters": [f"{k}: None" if p is None else f"{k}: {shape(p)}"
+                        for k, p in module._parameters.items()],
+        "_buffers": [f"{k}: None" if b is None else f"{k}: {shape(b)} {dtype(b)}"
+                     for k, b in module._buffers.items()],
+        "_modules": [f"{k}: {type(m).__name__}" for k, m in module._modules.items()],
+    }
+
+
+def draw_module_tree(path: Path) -> None:
+    model = tree_model()
+    assert model.head.bias is None and "bias" in model.head._parameters
+    assert "head.bias" not in model.state_dict()
+    c = Canvas("Every nn.Module keeps three dicts",
+               "each module's own dicts, read back from the model that this code builds "
+               f"(torch {torch.__version__.split('+')[0]}):")
+    code = TREE_MODEL_CODE.split("\n")
+    for s in code:
+        fits(s, W - 2 * PAD, mono=True)
+    y = c.lines(PAD, 0.86, [(s, {"mono": True}) for s in code])
+    lh = line_height()
+    indent = 0.42
+    cols = {"_parameters": 1.95, "_buffers": 3.5, "_modules": 6.1}
+    colour = {"_parameters": PARAM, "_buffers": BUFFER, "_modules": MODULE}
+    col_end = {"_parameters": cols["_buffers"], "_buffers": cols["_modules"], "_modules": W - PAD}
+
+    y += 0.3
+    c.text(PAD + 0.12, y, "module", bold=True, color=MUTED)
+    for name, x in cols.items():
+        c.text(x, y, name, mono=True, bold=True, color=colour[name])
+    y += 0.22
+
+    rows = [("model", model, 0)] + [(name, m, 1) for name, m in model.named_children()]
+    trunk_top, stubs = None, []
+    for label, module, depth in rows:
+        entries = dict_entries(module)
+        n = max(2, *(len(v) for v in entries.values()))
+        h = n * lh + 0.14
+        x0 = PAD + depth * indent
+        c.box(x0, y, W - PAD - x0, h, face=WHITE, edge=CARD_EDGE if depth else INK,
+              lw=1.0 if depth else 1.3)
+        c.lines(x0 + 0.12, y + 0.06, [(label, {"mono": True, "bold": True}),
+                                      (type(module).__name__, {"color": MUTED})])
+        for name, x in cols.items():
+            shown = entries[name] or ["{}"]
+            for s in shown:
+                fits(s, col_end[name] - x - 0.08, mono=True)
+            c.lines(x, y + 0.06, [(s, {"mono": True, "color": INK if entries[name] else MUTED})
+                                  for s in shown])
+        if depth == 0:
+            trunk_top = y + h
+        else:
+            stubs.append(y + 0.06 + lh / 2)
+        y += h + 0.14
+
+    tx = PAD + indent / 2
+    c.line([(tx, trunk_top), (tx, stubs[-1])], color=MODULE, lw=1.4)
+    for sy in stubs:
+        c.arrow([(tx, sy), (PAD + indent, sy)], color=MODULE, lw=1.4)
+
+    note = ["head.bias is registered as None: it stays in _parameters, but parameters() and",
+            "state_dict() skip it. ReLU has no state, so all three of its dicts are empty."]
+    for s in note:
+        fits(s, W - 2 * PAD)
+    y = c.lines(PAD, y + 0.02, [(s, {"color": MUTED}) for s in note])
+    c.save(path, y + 0.2)
+
+
+# --- 3. anatomy of a state_dict key ----------------------------------------------------------
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def key_model() -> nn.Sequential:
+    """The model whose state_dict() supplies the example key of state_dict_key.svg."""
+    torch.manual_seed(0)
+    return nn.Sequential(OrderedDict(encoder=Encoder(), norm=nn.BatchNorm1d(4),
+                                     head=nn.Linear(4, 2)))
+
+
+def resolve_key(model: nn.Module, key: str):
+    """Walk a state_dict key from the root: one row (segment, role, lookup, result) per segment."""
+    *prefix, local = key.split(".")
+    rows, owner = [], model
+    for seg in prefix:
+        child = owner._modules[seg]
+        indexed = isinstance(owner, (nn.ModuleList, nn.Sequential)) and seg.isdigit()
+        role = "container index" if indexed else "child name"
+        rows.append((seg, role, f"{type(owner).__name__}._modules['{seg}']", type(child).__name__))
+        owner = child
+    if local in owner._parameters:
+        where, t = "_parameters", owner._parameters[local]
+        result = f"Parameter {shape(t)}"
+    else:
+        where, t = "_buffers", owner._buffers[local]
+        result = f"tensor {shape(t)}"
+    assert torch.equal(model.state_dict()[key], t)
+    rows.append((local, "local name", f"{type(owner).__name__}.{where}['{local}']", result))
+    return rows
+
+
+def draw_state_dict_key(path: Path) -> None:
+    model = key_model()
+    keys = list(model.state_dict())
+    key = next(k for k in keys if k.count(".") == 3)  # encoder.layers.0.weight
+    rows = resolve_key(model, key)
+    c = Canvas("Anatomy of a state_dict key",
+               "a real key of model.state_dict(), resolved by walking the dicts from the root")
+
+    # the key, big, one colour per part
+    size = 18
+    segs = key.split(".")
+    total = width(key, size=size, mono=True, bold=True)
+    x = (W - total) / 2
+    ky = 1.28
+    starts = []
+    for i, seg in enumerate(segs):
+        starts.append(x)
+        col = PARAM if i == len(segs) - 1 else MODULE
+        c.text(x, ky, seg, size=size, mono=True, bold=True, color=col)
+        x += width(seg, size=size, mono=True, bold=True)
+        if i < len(segs) - 1:
+            c.text(x, ky, ".", size=size, mono=True, bold=True, color=MUTED)
+            x += width(".", size=size, mono=True, bold=True)
+    ends = [s + width(seg, size=size, mono=True, bold=True) for s, seg in zip(starts, segs)]
+
+    # brackets under the key: prefix vs local name
+    by = ky + 0.26
+    for (x0, x1, col, label) in [
+        (starts[0], ends[-2], MODULE, "prefix: path of _modules names from the root"),
+        (starts[-1], ends[-1], PARAM, "local name"),
+    ]:
+        c.line([(x0, by - 0.06), (x0, by), (x1, by), (x1, by - 0.06)], color=col, lw=1.3)
+        c.line([((x0 + x1) / 2, by), ((x0 + x1) / 2, by + 0.1)], color=col, lw=1.3)
+        lx = min((x0 + x1) / 2, x1 - width(label) / 2)  # keep the two labels apart
+        c.text(lx, by + 0.24, label, color=col, ha="center")
+
+    # the walk, one row per segment
+    cols = [PAD + 0.12, PAD + 1.2, PAD + 2.7, PAD + 5.55]
+    heads = ["segment", "role", "looked up in", "gives"]
+    ty = by + 0.72
+    for x, h in zip(cols, heads):
+        c.text(x, ty, h, bold=True, color=MUTED)
+    ty += 0.2
+    rh = 0.34
+    for i, (seg, role, lookup, result) in enumerate(rows):
+        last = i == len(rows) - 1
+        col, fill = (PARAM, PARAM_FILL) if last else (MODULE, MODULE_FILL)
+        yy = ty + i * (rh + 0.08)
+        c.box(cols[0] - 0.1, yy, W - PAD - cols[0] + 0.1, rh, face=fill, edge=col, lw=1.0)
+        c.text(cols[0], yy + rh / 2, seg, mono=True, bold=True, color=col)
+        c.text(cols[1], yy + rh / 2, role)
+        fits(lookup, cols[3] - cols[2] - 0.1, mono=True)
+        c.text(cols[2], yy + rh / 2, lookup, mono=True)
+        c.text(cols[3], yy + rh / 2, result, mono=True, bold=last)
+    walk_end = ty + len(rows) * (rh + 0.08) - 0.08
+
+    # every key of this model, parameters and buffers
+    y = walk_end + 0.45
+    c.text(PAD, y, f"all {len(keys)} keys of this model's state_dict():", bold=True)
+    legend_x = PAD + width(f"all {len(keys)} keys of this model's state_dict():", bold=True) + 0.25
+    for label, col in [("in _parameters", PARAM), ("in _buffers", BUFFER)]:
+        c.box(legend_x, y - 0.06, 0.12, 0.12, face=col, edge=col, r=0.02)
+        c.text(legend_x + 0.18, y, label, color=col)
+        legend_x += 0.18 + width(label) + 0.3
+    y += 0.14
+    owners = dict(model.named_modules())
+    ncol = 3
+    per = -(-len(keys) // ncol)
+    colw = (W - 2 * PAD) / ncol
+    for j, k in enumerate(keys):
+        owner_name, _, local = k.rpartition(".")
+        is_param = local in owners[owner_name]._parameters
+        fits(k, colw - 0.1, mono=True)
+        c.text(PAD + (j // per) * colw, y + (j % per + 0.5) * line_height(), k, mono=True,
+               bold=k == key, color=PARAM if is_param else BUFFER)
+    y += per * line_height()
+    missing = [str(i) for i, m in enumerate(model.encoder.layers)
+               if not m.state_dict()]
+    note = (f"No encoder.layers.{missing[0]}.* key: layer {missing[0]} is a "
+            f"{type(model.encoder.layers[int(missing[0])]).__name__}, which holds no tensors.")
+    fits(note, W - 2 * PAD)
+    y = c.lines(PAD, y + 0.1, [(note, {"color": MUTED})])
+    c.save(path, y + 0.2)
+
+
+# --- 4. the exact-resume contract ------------------------------------------------------------
+
+RESUME_STEPS = 8
+
+
+def exact_resume_run(n_steps: int = RESUME_STEPS) -> dict:
+    """Run the contract for real on a toy model: N steps straight vs N/2, checkpoint, N/2."""
+
+    def build(seed):
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+        return model, opt, sched
+
+    def train(model, opt, sched, steps):
+        for _ in range(steps):
+            x, y = torch.randn(16, 4), torch.randn(16, 1)  # data and dropout both draw from the RNG
+            loss = F.mse_loss(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+
+    def tensors(model, opt):
+        out = dict(model.state_dict())
+        for pid, st in opt.state_dict()["state"].items():
+            out.update({f"optimizer.{pid}.{k}": v for k, v in st.items() if torch.is_tensor(v)})
+        out["rng"] = torch.get_rng_state()
+        return out
+
+    half = n_steps // 2
+    a = build(0)
+    train(*a, n_steps)
+    end_a = tensors(a[0], a[1])
+
+    b = build(0)
+    train(*b, half)
+    buf = io.BytesIO()
+    torch.save({"model": b[0].state_dict(), "optimizer": b[1].state_dict(),
+                "scheduler": b[2].state_dict(), "epoch": half, "rng": torch.get_rng_state()}, buf)
+    del b                                   # the process ends
+    model, opt, sched = build(1)            # rebuild from scratch: other seed, other weights
+    ckpt = torch.load(io.BytesIO(buf.getvalue()))
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"])
+    train(model, opt, sched, n_steps - ckpt["epoch"])
+    end_b = tensors(model, opt)
+
+    assert end_a.keys() == end_b.keys()
+    equal = all(torch.equal(end_a[k], end_b[k]) for k in end_a)
+    assert equal, "the exact-resume contract does not hold on the toy model"
+    assert a[2].get_last_lr() == sched.get_last_lr()
+    return {"steps": n_steps, "tensors": len(end_a), "equal": equal}
+
+
+def draw_checkpoint_timeline(path: Path) -> None:
+    run = exact_resume_run()
+    c = Canvas("The exact-resume contract",
+               "stopping, saving and loading halfway must not change a single bit of the result")
+    x0, x1 = PAD + 0.1, W - PAD - 0.55      # both lanes run from x0 to x1
+    ya, yb = 1.5, 3.3
+    bh = 0.42
+    mono_b = {"mono": True}
+
+    # lane A
+    c.text(x0, ya - bh / 2 - 0.17, "run A", bold=True, color=MUTED)
+    c.box(x0, ya - bh / 2, x1 - x0, bh, face=PARAM_FILL, edge=PARAM)
+    c.text((x0 + x1) / 2, ya, "N steps, uninterrupted", ha="center", bold=True, color=PARAM)
+
+    # lane B: N/2 steps -> save -> process ends -> rebuild -> load -> N/2 steps
+    c.text(x0, yb - 0.74, "run B", bold=True, color=MUTED)
+    gap = 0.13
+    save_lines = ["save(model,", "     optimizer,", "     scheduler,", "     epoch,",
+                  "     RNG states)"]
+    parts = [
+        ("steps", None, ["N/2 steps"]),
+        ("box", max(width(s, mono=True) for s in save_lines) + 0.2, save_lines),
+        ("break", 0.75, ["process", "ends"]),
+        ("box", 1.05, ["rebuild", "from scratch"]),
+        ("box", 0.62, ["load"]),
+        ("steps", None, ["N/2 steps"]),
+    ]
+    fixed = sum(w for _, w, _ in parts if w) + gap * (len(parts) - 1)
+    bar = (x1 - x0 - fixed) / 2           # the two halves get the same length
+    fits("N/2 steps", bar - 0.2, bold=True)
+    lh = line_height()
+    x = x0
+    for i, (kind, w, label) in enumerate(parts):
+        w = w or bar
+        if kind == "steps":
+            c.box(x, yb - bh / 2, w, bh, face=PARAM_FILL, edge=PARAM)
+            c.text(x + w / 2, yb, label[0], ha="center", bold=True, color=PARAM)
+        elif kind == "break":
+            xm = x + w / 2
+            c.line([(x - gap, yb), (xm - 0.14, yb)], color=MUTED, lw=1.2, ls=(0, (2, 2)))
+            c.line([(xm + 0.14, yb), (x + w + gap, yb)], color=MUTED, lw=1.2, ls=(0, (2, 2)))
+            c.line([(xm - 0.06, yb - 0.3), (xm + 0.06, yb - 0.1), (xm - 0.06, yb + 0.1),
+                    (xm + 0.06, yb + 0.3)], color=ERROR, lw=2.0)
+            c.lines(xm, yb + 0.4, [(s, {"color": ERROR, "bold": True}) for s in label], ha="center")
+        else:
+            h = len(label) * lh + 0.14
+            for s in label:
+                fits(s, w - 0.16, mono=label is save_lines or s == "load")
+            c.box(x, yb - h / 2, w, h, face=WHITE, edge=INK)
+            if label is save_lines:
+                c.lines(x + 0.1, yb - h / 2 + 0.07, [(s, mono_b) for s in label])
+            else:
+                c.lines(x + w / 2, yb - len(label) * lh / 2,
+                        [(s, mono_b if s == "load" else {}) for s in label], ha="center")
+        if kind != "break" and i + 1 < len(parts) and parts[i + 1][0] != "break":
+            c.line([(x + w, yb), (x + w + gap, yb)], color=INK, lw=1.2)  # join to the next part
+        x += w + gap
+
+    # the two end states, joined by the check
+    xe = x1 + 0.28
+    for yy, name, dy in [(ya, "A", -0.26), (yb, "B", 0.26)]:  # the end states
+        c.line([(x1, yy), (xe, yy)], color=INK, lw=1.2)
+        c.ax.add_patch(plt.Circle((xe, yy), 0.09, facecolor=INK, edgecolor=INK, zorder=4))
+        c.text(xe, yy + dy, name, bold=True, ha="center")
+    c.arrow([(xe, ya + 0.14), (xe, yb - 0.14)], color=BUFFER, lw=1.6, both=True)
+    ym = (ya + yb) / 2
+    c.text(xe - 0.14, ym - 0.1, "torch.equal", mono=True, bold=True, color=BUFFER, ha="right")
+    c.text(xe - 0.14, ym + 0.1, "on every tensor: weights, buffers, optimizer state, RNG state",
+           color=BUFFER, ha="right")
+
+    y = yb + 0.95
+    note = [f"Checked when this figure was built: a toy model with dropout, SGD with momentum "
+            f"and StepLR,", f"N = {run['steps']} steps; all {run['tensors']} tensors of A and B are "
+            f"torch.equal, and the learning rates match."]
+    for s in note:
+        fits(s, W - 2 * PAD)
+    y = c.lines(PAD, y, [(s, {"color": MUTED}) for s in note])
+    c.save(path, y + 0.2)
+
+
+# --- driver ----------------------------------------------------------------------------------
+
+FIGURES = {
+    "setattr_decision.svg": draw_setattr,
+    "module_tree.svg": draw_module_tree,
+    "state_dict_key.svg": draw_state_dict_key,
+    "checkpoint_timeline.svg": draw_checkpoint_timeline,
+}
+
+
+def write_all(out_dir: Path = OUT) -> list[Path]:
+    """Write every figure into out_dir and return the paths."""
+    _check_fonts()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, draw in FIGURES.items():
+        draw(out_dir / name)
+        paths.append(out_dir / name)
+    return paths
+
+
+def stale(committed_dir: Path = OUT) -> list[str]:
+    """Names of figures whose committed SVG differs from what write_all() produces (or is missing)."""
+    committed_dir = Path(committed_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = write_all(Path(tmp))
+        return [p.name for p in fresh
+                if not (committed_dir / p.name).exists()
+                or not filecmp.cmp(p, committed_dir / p.name, shallow=False)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a committed SVG differs from the script's output")
+    parser.add_argument("--dir", type=Path, default=OUT, help="figure folder (default chapters/figures)")
+    args = parser.parse_args(argv)
+    if args.check:
+        bad = stale(args.dir)
+        for name in bad:
+            print(f"stale figure: {name} (run: python -m figures.make_figures)", file=sys.stderr)
+        return 1 if bad else 0
+    for p in write_all(args.dir):
+        print(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
