@@ -6,9 +6,13 @@ learner reads the first case where their code and torch disagree.
 """
 from __future__ import annotations
 
+import sys
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
+
+from grader import sandbox
 
 PASS, FAIL = "\u2713", "\u2717"
 WIDTH = 160  # longest repr shown for one side of a difference
@@ -30,15 +34,17 @@ def outcome(run: Callable[[], Any]) -> tuple[str, Any]:
 
 @contextmanager
 def forbidden(task: str, targets: Iterable[tuple]) -> Iterator[None]:
-    """Within the block, calling any `owner.name` in `targets` raises: the learner's code must
-    rebuild that behaviour, not call it. A target `(owner, name, when)` blocks only the calls
-    for which `when(*args)` is true (e.g. only on the learner's own class)."""
+    """Within the block, the learner's code may not call any `owner.name` in `targets`: the task
+    asks them to rebuild that behaviour. Only direct calls from outside torch are blocked, so
+    torch's own code (a layer's constructor, a method calling itself recursively) runs as usual.
+    A target `(owner, name, when)` blocks only the calls for which `when(*args)` is true."""
     saved = [(owner, name, owner.__dict__[name], when[0] if when else None)
              for owner, name, *when in targets]
 
     def blocker(qualname: str, original: Callable[..., Any], when) -> Callable[..., Any]:
         def blocked(*args: Any, **kwargs: Any) -> Any:
-            if when is None or when(*args):
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller.split(".")[0] != "torch" and (when is None or when(*args)):
                 raise RuntimeError(f"Exercise {task} must not call {qualname}")
             return original(*args, **kwargs)
         return blocked
@@ -86,6 +92,19 @@ def describe_outcome(result: tuple[str, Any]) -> Any:
     return value if kind == "value" else f"raises {value}"
 
 
+def difference_line(label: str, got: tuple[str, Any], want: tuple[str, Any]) -> str | None:
+    """The ✗ line for a case whose outcomes differ ("yours: ...  torch: ..."), else None."""
+    diff = first_difference(got, want)
+    if diff is None:
+        return None
+    path, a, b = diff
+    if path in ("[0]", "[1]", ""):  # one side raised, or the values differ at the top
+        a, b, where = describe_outcome(got), describe_outcome(want), ""
+    else:
+        where = f"at {path[len('[1]'):].strip()}: "
+    return f"{FAIL} {label} \u2014 {where}yours: {_short(a)}  torch: {_short(b)}"
+
+
 def compare(
     task: str,
     cases: Iterable[Case],
@@ -103,6 +122,9 @@ def compare(
     checks) only failing cases and one final count are printed, so the output does not depend
     on the random cases drawn. `forbid` lists (owner, attribute) pairs — the torch functions the
     task rebuilds — that raise while `yours` runs (see `forbidden`).
+
+    Under the grader (`python -m grader`), each case is also reported as data to the grading
+    kernel's guard (grader.sandbox); printing and failing are unchanged.
     """
     cases, forbid = list(cases), list(forbid)
 
@@ -110,22 +132,27 @@ def compare(
         with forbidden(task, forbid):
             return yours(*args)
 
+    run = sandbox.begin(sys._getframe(1), task, forbid)  # None unless a grader runs this cell
     failed = 0
-    for label, make_args in cases:
-        got = outcome(lambda: observe(run_yours(make_args())))
-        want = outcome(lambda: observe(torch_ref(*make_args())))
-        diff = first_difference(got, want)
-        if diff is None:
-            if not summary:
-                print(f"{PASS} {label}")
-            continue
-        failed += 1
-        path, a, b = diff
-        if path in ("[0]", "[1]", ""):  # one side raised, or the values differ at the top
-            a, b, where = describe_outcome(got), describe_outcome(want), ""
-        else:
-            where = f"at {path[len('[1]'):].strip()}: "
-        print(f"{FAIL} {label} \u2014 {where}yours: {_short(a)}  torch: {_short(b)}")
+    with run if run is not None else nullcontext():
+        for index, (label, make_args) in enumerate(cases):
+            if run is not None:
+                run.before(index)
+            got = outcome(lambda: observe(run_yours(make_args())))
+            if run is not None:
+                run.before(index)
+            want = outcome(lambda: observe(torch_ref(*make_args())))
+            if run is not None:
+                run.record(index, label, got, want)
+            line = difference_line(label, got, want)
+            if line is None:
+                if not summary:
+                    print(f"{PASS} {label}")
+                continue
+            failed += 1
+            print(line)
+    if run is not None:
+        run.finish(len(cases))
     if summary and not failed:
         print(f"{PASS} all {len(cases)} randomized cases match torch")
     if failed:

@@ -1,0 +1,407 @@
+"""The guard of a grading kernel: the first cell of every grading notebook, run before learner code.
+
+`python -m grader` runs two kernels per grade. The *reference* kernel runs the pristine solution
+and reports what torch did; the *learner* kernel runs the learner's answers with the pristine
+checks and reports what the learner's code did. Both report through `compare` (grader.checks),
+which hands each case to the guard installed here. The guard
+
+- limits the kernel: address space, CPU time, file size, core dumps, printed output per cell;
+- knows every cell of the grading notebook, so it can tell learner code from pristine code by
+  the file name IPython compiles each cell under;
+- accepts results only from a `compare` called by a pristine check cell through pristine code
+  (a learner cell that replaces `compare`, or calls it itself, reports nothing);
+- reseeds torch and `random` before every case, so both kernels build the same random cases
+  whatever the learner's code consumed;
+- snapshots torch, copy, builtins and the grader's own modules and reports any later change
+  (a monkeypatch) as tampering;
+- refuses the introspection and escape hatches a learner would need to get around the above
+  (gc referrer walks, ctypes, trace/profile hooks, code-object surgery, subprocesses, signals,
+  writing to the installed packages or to the record file) and reports each attempt;
+- watches, while a task's check runs, for calls to the torch functions that task must rebuild
+  (the `forbid` list of the check's `compare` call) made from learner code, however they were
+  reached, and checks that the task's answer names are functions the learner wrote.
+
+A Python kernel cannot be a perfect sandbox; what matters for the verdict is that torch's side
+is never computed here, and the grader compares the reported data itself.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import random
+import resource
+import signal
+import sys
+import types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from grader import records
+
+PROTECTED_MODULES = ("builtins", "copy", "random", "torch", "torch.nn", "torch.nn.init",
+                     "torch.nn.functional", "torch.nn.parameter", "torch.nn.modules.module",
+                     "grader", "grader.checks", "grader.sandbox", "grader.records", "grader.replay")
+PROTECTED_CLASSES = ("torch.Tensor", "torch.nn.Parameter", "torch.nn.Buffer", "torch.nn.Module")
+IPYTHON_BUILTINS = {"_", "__", "___", "exit", "quit", "get_ipython", "display", "__IPYTHON__"}
+BLOCKED_EVENTS = frozenset({
+    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
+    "sys.settrace", "sys.setprofile", "code.__new__",
+    "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+    "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill",
+})
+CODE_ATTRIBUTES = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+RECORDS_BUDGET = 64 << 20
+
+_guard: Guard | None = None
+
+
+def install(config: dict) -> None:
+    """Install the guard described by `config` (built by grader.assemble); once per kernel."""
+    global _guard
+    if _guard is not None:
+        raise RuntimeError("the grading guard is already installed")
+    _guard = Guard(config)
+    _guard.start()
+
+
+def begin(caller: types.FrameType, task: str, forbid: Iterable[tuple]) -> CheckRun | None:
+    """Called by `compare`: a CheckRun when this call must be reported, else None."""
+    return None if _guard is None else _guard.begin(caller, task, list(forbid))
+
+
+def _origin(value: Any) -> str | None:
+    """The file a callable's code comes from (through partials, methods and __call__)."""
+    for _ in range(6):
+        if isinstance(value, functools.partial):
+            value = value.func
+        elif isinstance(value, (types.MethodType, staticmethod, classmethod)):
+            value = value.__func__
+        elif isinstance(value, types.FunctionType):
+            return value.__code__.co_filename
+        elif isinstance(value, type):
+            if value.__module__ != "__main__":
+                return None
+            codes = [v.__code__ for v in vars(value).values() if isinstance(v, types.FunctionType)]
+            return codes[0].co_filename if codes else "<class>"
+        else:
+            call = getattr(type(value), "__call__", None)
+            if call is None or isinstance(call, (types.WrapperDescriptorType, types.MethodWrapperType)):
+                return None
+            value = call
+    return None
+
+
+class CheckRun:
+    """One `compare` call of a pristine check cell: reseeds, records and watches forbidden calls."""
+
+    def __init__(self, guard: Guard, check: int, task: str, call: int,
+                 watch: dict[int, tuple[str, Callable | None]]) -> None:
+        self.guard, self.check, self.task, self.call, self.watch = guard, check, task, call, watch
+
+    def before(self, index: int) -> None:
+        """Reseed every random generator a case may draw from, the same way in both kernels."""
+        seed = (self.guard.seed * 1_000_003 + self.check * 10_007 + self.call * 101 + index) % (1 << 62)
+        random.seed(seed)
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.manual_seed(seed)
+        numpy = sys.modules.get("numpy")
+        if numpy is not None:
+            numpy.random.seed(seed % (1 << 32))
+
+    def record(self, index: int, label: Any, got: tuple, want: tuple) -> None:
+        """Report this kernel's side of one case as data."""
+        value = want if self.guard.role == "reference" else got
+        self.guard.write({"k": "case", "check": self.check, "call": self.call, "case": index,
+                          "label": str(label)[:300], "value": records.encode(value)})
+
+    def finish(self, count: int) -> None:
+        self.guard.write({"k": "end", "check": self.check, "call": self.call, "cases": count})
+
+    def __enter__(self) -> CheckRun:
+        self.guard.watch(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.guard.watch(None)
+
+
+class Guard:
+    """State of the guard inside one grading kernel."""
+
+    def __init__(self, config: dict) -> None:
+        self.role = config["role"]
+        self.seed = int(config["seed"])
+        self.records_path = os.path.abspath(config["records"])
+        self.fd = os.open(self.records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.written = 0
+        self.limits = config.get("limits", {})
+        self.roots = tuple(os.path.abspath(r).rstrip(os.sep) + os.sep for r in config["roots"])
+        self.answer_names: dict[str, list[str]] = config.get("answer_names", {})
+        self.check_files: dict[str, tuple[int, str]] = {}
+        self.check_sources: dict[str, tuple[int, str]] = {}
+        self.trusted_files: set[str] = set()
+        self.trusted_sources: set[str] = set()
+        self.learner_files: set[str] = set()
+        self.current: tuple[int, str] | None = None
+        self.calls = 0
+        self.active: CheckRun | None = None
+        self.toggling = False
+        self.snapshot: dict[tuple[str, str], tuple[dict, Any]] = {}
+        self.class_keys: dict[str, tuple[dict, frozenset]] = {}
+        self.reported: set[str] = set()
+        self.output_left = 0
+        from IPython import get_ipython  # the kernel's shell; absent outside a kernel
+        self.shell = get_ipython()
+        if self.shell is None:
+            raise RuntimeError("the grading guard runs inside an IPython kernel")
+        name = self.shell.compile.get_code_name
+        for cell in config["cells"]:
+            source, kind = cell["source"], cell["kind"]
+            filename = name(source, source, 0)
+            if kind == "check":
+                self.check_files[filename] = self.check_sources[source] = (cell["check"], cell["task"])
+            elif kind in ("guard", "setup"):
+                self.trusted_files.add(filename)
+                self.trusted_sources.add(source)
+            else:
+                self.learner_files.add(filename)
+
+    # -- installation ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.write({"k": "hello", "pid": os.getpid(), "role": self.role})
+        self._limit()
+        self._bound_output()
+        self._take_snapshot()
+        self.shell.events.register("pre_run_cell", self._pre_run_cell)
+        self.shell.events.register("post_run_cell", self._post_run_cell)
+        sys.addaudithook(self._audit)
+
+    def _limit(self) -> None:
+        limits = self.limits
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if limits.get("memory"):
+            resource.setrlimit(resource.RLIMIT_AS, (limits["memory"], limits["memory"]))
+        if limits.get("cpu"):
+            resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu"], limits["cpu"] + 5))
+        if limits.get("fsize"):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails, not the kernel
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
+
+    def _bound_output(self) -> None:
+        """Cap what one cell may print; the rest is dropped with one notice."""
+        per_cell = self.limits.get("output", 0)
+        if not per_cell:
+            return
+        self.output_left = per_cell
+        for stream in (sys.stdout, sys.stderr):
+            write = stream.write
+
+            def bounded(text: str, write: Callable[[str], int] = write) -> int:
+                left = self.output_left
+                if left <= 0:
+                    return len(text)
+                if len(text) > left:
+                    self.output_left = 0
+                    write(text[:left] + f"\n[output truncated: more than {per_cell} characters]\n")
+                    return len(text)
+                self.output_left = left - len(text)
+                return write(text)
+
+            stream.write = bounded
+
+    # -- records -----------------------------------------------------------------------------
+
+    def write(self, record: dict) -> None:
+        line = records.dumps(record)
+        if self.written + len(line) > RECORDS_BUDGET:
+            return
+        self.written += len(line)
+        os.write(self.fd, line)
+
+    def tamper(self, what: str) -> None:
+        if what not in self.reported:
+            self.reported.add(what)
+            self.write({"k": "tamper", "check": self.current[0] if self.current else None,
+                        "what": what})
+
+    # -- who wrote this code? ----------------------------------------------------------------
+
+    def is_learner(self, filename: str) -> bool:
+        """True for code from a learner cell, or from anywhere not known to be pristine."""
+        if filename in self.learner_files:
+            return True
+        if filename in self.trusted_files or filename in self.check_files:
+            return False
+        return not (filename.startswith(self.roots) or filename.startswith("<frozen "))
+
+    # -- snapshot of what learner code must not change ---------------------------------------
+
+    def _protected(self) -> Iterable[tuple[str, dict, bool]]:
+        for name in PROTECTED_MODULES:
+            module = sys.modules.get(name)
+            if module is not None:
+                yield name, vars(module), False
+                yield f"sys.modules[{name!r}]", {name: module}, False
+        nn = sys.modules.get("torch.nn")
+        classes = [vars(nn)[k] for k in sorted(vars(nn)) if isinstance(vars(nn)[k], type)] if nn else []
+        for path in PROTECTED_CLASSES:
+            owner, _, attr = path.rpartition(".")
+            module = sys.modules.get(owner)
+            if module is not None and isinstance(getattr(module, attr, None), type):
+                classes.append(getattr(module, attr))
+        for cls in classes:
+            if cls.__module__.startswith("torch"):
+                yield f"{cls.__module__}.{cls.__qualname__}", cls.__dict__, True
+
+    def _take_snapshot(self) -> None:
+        """Remember the current value of every protected name not yet remembered."""
+        for label, space, is_class in self._protected():
+            for key in list(space):
+                if label == "builtins" and key in IPYTHON_BUILTINS:
+                    continue
+                self.snapshot.setdefault((label, key), (space, space[key]))
+            if is_class and label not in self.class_keys:
+                self.class_keys[label] = (space, frozenset(space))
+        modules = sys.modules
+        self.snapshot.setdefault(("sys", "modules"), ({"modules": modules}, modules))
+
+    def verify(self) -> None:
+        """Report every protected name whose value changed since the snapshot."""
+        missing = object()
+        for (label, key), (space, value) in self.snapshot.items():
+            if space.get(key, missing) is not value:
+                name = label if label.startswith("sys.") else f"{label}.{key}"
+                self.tamper(f"{name} was replaced or deleted")
+        for label, (space, keys) in self.class_keys.items():
+            added = set(space) - keys
+            if added:
+                self.tamper(f"{label}.{sorted(added)[0]} was added")
+
+    # -- cells -------------------------------------------------------------------------------
+
+    def _pre_run_cell(self, info: Any) -> None:
+        self.output_left = self.limits.get("output", 0)
+        self.current = self.check_sources.get(info.raw_cell)
+        self.calls = 0
+        if self.current:
+            self.write({"k": "cell", "check": self.current[0], "task": self.current[1]})
+            CheckRun(self, self.current[0], self.current[1], -1, {}).before(0)
+
+    def _post_run_cell(self, result: Any) -> None:
+        if self.current:
+            self.verify()
+            self.write({"k": "done", "check": self.current[0]})
+        elif result.info is not None and result.info.raw_cell in self.trusted_sources:
+            self._take_snapshot()
+        self.current = None
+
+    # -- compare -----------------------------------------------------------------------------
+
+    def begin(self, caller: types.FrameType, task: str, forbid: list[tuple]) -> CheckRun | None:
+        frame: types.FrameType | None = caller
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if filename in self.check_files:
+                break
+            if self.is_learner(filename):
+                self.write({"k": "untrusted", "line": frame.f_lineno,
+                            "what": "compare was called from learner code"})
+                return None
+            frame = frame.f_back
+        if frame is None or self.current is None or self.check_files[filename] != self.current:
+            return None
+        check, cell_task = self.current
+        if task != cell_task:
+            return None
+        self.verify()
+        if self.role == "learner":
+            self._check_answer_names(frame.f_globals, task)
+        self.calls += 1
+        return CheckRun(self, check, task, self.calls - 1, self._watch_list(forbid))
+
+    def _check_answer_names(self, namespace: dict, task: str) -> None:
+        for name in self.answer_names.get(task, []):
+            if name not in namespace:
+                continue
+            origin = _origin(namespace[name])
+            if origin is None or not (origin in self.learner_files or origin == "<class>"):
+                value = namespace[name]
+                shown = getattr(value, "__qualname__", type(value).__name__)
+                self.write({"k": "violation", "check": self.current[0], "task": task,
+                            "what": f"`{name}` is {shown}, not code written in your answer"})
+
+    def _watch_list(self, forbid: list[tuple]) -> dict[int, tuple[str, Callable | None]]:
+        watch = {}
+        for owner, name, *when in forbid:
+            label = getattr(owner, "__qualname__", getattr(owner, "__name__", "?"))
+            label = f"{owner.__name__ if isinstance(owner, types.ModuleType) else label}.{name}"
+            space = vars(owner)
+            owner_label = owner.__name__ if isinstance(owner, types.ModuleType) \
+                else f"{owner.__module__}.{owner.__qualname__}"
+            saved = self.snapshot.get((owner_label, name))
+            target = saved[1] if saved else space.get(name)
+            for attr in ("__func__", "fget"):
+                target = getattr(target, attr, target)
+            code = getattr(target, "__code__", None)
+            if isinstance(code, types.CodeType):
+                watch[id(code)] = (label, when[0] if when else None)
+        return watch
+
+    # -- forbidden calls ---------------------------------------------------------------------
+
+    def watch(self, run: CheckRun | None) -> None:
+        self.active = run
+        self.toggling = True
+        try:
+            sys.setprofile(self._profile if run is not None and run.watch else None)
+        finally:
+            self.toggling = False
+
+    def _profile(self, frame: types.FrameType, event: str, arg: Any) -> None:
+        if event != "call":
+            return
+        run = self.active
+        if run is None or id(frame.f_code) not in run.watch:
+            return
+        label, when = run.watch[id(frame.f_code)]
+        caller = frame.f_back
+        while caller is not None and not self.is_learner(caller.f_code.co_filename):
+            caller = caller.f_back
+        if caller is None:
+            return
+        if when is not None:
+            code = frame.f_code
+            args = [frame.f_locals.get(n) for n in code.co_varnames[:code.co_argcount]]
+            try:
+                if not when(*args):
+                    return
+            except Exception:
+                return
+        self.write({"k": "violation", "check": run.check, "task": run.task,
+                    "what": f"your code calls {label} (line {caller.f_lineno} of a cell)"})
+
+    # -- audit hook --------------------------------------------------------------------------
+
+    def _audit(self, event: str, args: tuple) -> None:
+        if event in BLOCKED_EVENTS or event.startswith("ctypes."):
+            if event == "sys.setprofile" and self.toggling:
+                return
+            self._refuse(event)
+        elif event in ("object.__setattr__", "object.__delattr__"):
+            if len(args) > 1 and args[1] in CODE_ATTRIBUTES:
+                self._refuse(f"setting {args[1]}")
+        elif event == "open" and len(args) == 3 and isinstance(args[0], (str, bytes)):
+            path, mode, flags = args
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
+                (isinstance(flags, int) and flags & WRITE_FLAGS)
+            if writing:
+                path = os.path.abspath(os.fsdecode(path))
+                if path == self.records_path or (path + os.sep).startswith(self.roots):
+                    self._refuse(f"writing {path}")
+
+    def _refuse(self, what: str) -> None:
+        self.tamper(f"{what} is not allowed while grading")
+        raise PermissionError(f"{what} is not allowed while grading")
