@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NB     ?=
 
-.PHONY: help book test lab normalize export release notebooks grade clean
+.PHONY: help book test lab normalize export release notebooks figures grade clean
 
 help:
 	@echo "make book       build the HTML book into _build/html"
@@ -15,6 +15,7 @@ help:
 	@echo "make normalize  re-execute chapters and solutions in a fresh kernel, normalise all notebooks"
 	@echo "make export     regenerate purenn/ from the chapters' export cells"
 	@echo "make release    regenerate exercises/ from solutions/"
+	@echo "make figures    regenerate chapters/figures/*.svg from figures/make_figures.py"
 	@echo "make grade NB=path/to/submission.ipynb   grade one exercise notebook"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -42,6 +43,9 @@ release: $(STAMP)
 	$(PY) -m tools.release
 
 notebooks: export normalize release
+
+figures: $(STAMP)
+	$(PY) -m figures.make_figures
 
 grade: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/submission.ipynb" >&2; exit 2; }

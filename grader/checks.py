@@ -7,7 +7,6 @@ learner reads the first case where their code and torch disagree.
 from __future__ import annotations
 
 import sys
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any

@@ -5,3 +5,4 @@ names the chapter that defines it. Edit the chapters, not these files.
 """
 from .parameter import *  # noqa: F401,F403
 from .registration import *  # noqa: F401,F403
+from .traversal import *  # noqa: F401,F403

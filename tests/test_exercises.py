@@ -86,6 +86,15 @@ CHEATS = {
         "2.4": "def register_buffer(self, name, tensor, persistent=True):\n"
                "    nn.Module.register_buffer(self, name, tensor, persistent)",
     },
+    "03_traversal.ipynb": {
+        "3.1": "def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
+               "    return module.named_modules(memo, prefix, remove_duplicate)",
+        "3.2": "def named_parameters(module, prefix='', recurse=True, remove_duplicate=True):\n"
+               "    return nn.Module.named_parameters(module, prefix, recurse, remove_duplicate)",
+        "3.3": "def get_submodule(module, target):\n    return module.get_submodule(target)",
+        "3.4": "def count_parameters(module, trainable_only=False):\n"
+               "    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)",
+    },
 }
 
 
