@@ -42,7 +42,8 @@ PROTECTED_MODULES = ("builtins", "copy", "random", "torch", "torch.nn", "torch.n
                      "torch.nn.functional", "torch.nn.parameter", "torch.nn.modules.module",
                      "grader", "grader.checks", "grader.sandbox", "grader.records", "grader.replay")
 PROTECTED_CLASSES = ("torch.Tensor", "torch.nn.Parameter", "torch.nn.Buffer", "torch.nn.Module")
-IPYTHON_BUILTINS = {"_", "__", "___", "exit", "quit", "get_ipython", "display", "__IPYTHON__"}
+IPYTHON_BUILTINS = {"_", "__", "___", "exit", "quit", "get_ipython", "display", "__IPYTHON__",
+                    "input", "raw_input", "getpass"}  # the kernel swaps these for every cell
 BLOCKED_EVENTS = frozenset({
     "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
     "sys.settrace", "sys.setprofile", "code.__new__",
@@ -389,18 +390,28 @@ class Guard:
         if event in BLOCKED_EVENTS or event.startswith("ctypes."):
             if event == "sys.setprofile" and self.toggling:
                 return
-            self._refuse(event)
+            what = event
         elif event in ("object.__setattr__", "object.__delattr__"):
-            if len(args) > 1 and args[1] in CODE_ATTRIBUTES:
-                self._refuse(f"setting {args[1]}")
+            if len(args) < 2 or args[1] not in CODE_ATTRIBUTES:
+                return
+            what = f"setting {args[1]}"
         elif event == "open" and len(args) == 3 and isinstance(args[0], (str, bytes)):
             path, mode, flags = args
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
                 (isinstance(flags, int) and flags & WRITE_FLAGS)
-            if writing:
-                path = os.path.abspath(os.fsdecode(path))
-                if path == self.records_path or (path + os.sep).startswith(self.roots):
-                    self._refuse(f"writing {path}")
+            if not writing:
+                return
+            path = os.path.abspath(os.fsdecode(path))
+            if not (path == self.records_path or (path + os.sep).startswith(self.roots)):
+                return
+            what = f"writing {path}"
+        else:
+            return
+        frame = sys._getframe(1)
+        while frame is not None:  # torch and IPython may do these things; learner code may not
+            if self.is_learner(frame.f_code.co_filename):
+                self._refuse(what)
+            frame = frame.f_back
 
     def _refuse(self, what: str) -> None:
         self.tamper(f"{what} is not allowed while grading")
