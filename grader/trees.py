@@ -10,6 +10,7 @@ the two libraries can be compared as plain data.
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from types import ModuleType
 
 import torch
@@ -89,4 +90,30 @@ def label_all(labels: dict[int, str], items) -> list:
             out.append((name, labels.get(id(obj), type(obj).__name__)))
         else:
             out.append(labels.get(id(item), type(item).__name__))
+    return out
+
+
+def corrupt(rng: random.Random, state_dict: dict) -> OrderedDict:
+    """A copy of state_dict with a few random faults: a key dropped, an unknown key added, a
+    value of the wrong shape, of another dtype, or not a tensor at all."""
+    out = OrderedDict(state_dict)
+    for _ in range(rng.randint(0, 3)):
+        keys = list(out)
+        fault = rng.choice(["drop", "add", "add-nested", "shape", "dtype", "not-a-tensor"])
+        if fault == "add":
+            out[rng.choice(["extra", "p9", "b9"])] = torch.zeros(1)
+        elif fault == "add-nested":
+            out[rng.choice(keys + ["zz.p0"]).rsplit(".", 1)[0] + ".q9"] = torch.zeros(1)
+        elif not keys:
+            continue
+        elif fault == "drop":
+            del out[rng.choice(keys)]
+        elif fault == "shape":
+            out[rng.choice(keys)] = torch.zeros(rng.randint(1, 5), 7)
+        elif fault == "dtype":
+            key = rng.choice(keys)
+            if isinstance(out[key], torch.Tensor):
+                out[key] = out[key].double()
+        else:
+            out[rng.choice(keys)] = [0.0]
     return out

@@ -6,3 +6,4 @@ names the chapter that defines it. Edit the chapters, not these files.
 from .parameter import *  # noqa: F401,F403
 from .registration import *  # noqa: F401,F403
 from .traversal import *  # noqa: F401,F403
+from .state_dict import *  # noqa: F401,F403

@@ -20,6 +20,11 @@ def _errors(nb):
             for o in c.outputs if o.output_type == "error"}
 
 
+def _text(cell):
+    """Everything a cell printed."""
+    return "".join(o.get("text", "") for o in cell.outputs)
+
+
 def _run(nb, path, env=None):
     return notebooks.execute(nb, cwd=path.parent, allow_errors=True, env=env)
 
@@ -33,7 +38,7 @@ def test_untouched_exercise_fails_every_check(path):
     assert checks
     for i in checks:
         assert errors.get(i, (None,))[0] == "CheckFailed", f"check cell {i} did not fail"
-        text = "".join(o.get("text", "") for o in done.cells[i].outputs)
+        text = _text(done.cells[i])
         task = done.cells[i].metadata.grade.task
         assert f"NotImplementedError: Exercise {task}" in text
     assert set(errors) == set(checks), "only check cells may fail in an untouched exercise"
@@ -51,7 +56,7 @@ def test_exercise_with_solution_answers_passes_every_check(path):
     assert _errors(done) == {}
     for cell, stored in zip(done.cells, nb.cells):
         if notebooks.tagged(cell, "check"):
-            assert cell.outputs[0]["text"] == stored.outputs[0]["text"]
+            assert _text(cell) == _text(stored)
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
@@ -95,6 +100,12 @@ CHEATS = {
         "3.4": "def count_parameters(module, trainable_only=False):\n"
                "    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)",
     },
+    "04_state_dict.ipynb": {
+        "4.1": "def state_dict(module, prefix='', keep_vars=False):\n"
+               "    return module.state_dict(prefix=prefix, keep_vars=keep_vars)",
+        "4.2": "def load_state_dict(module, state_dict, strict=True):\n"
+               "    return nn.Module.load_state_dict(module, state_dict, strict)",
+    },
 }
 
 
@@ -113,6 +124,6 @@ def test_calling_the_torch_function_being_rebuilt_fails_every_check(path):
     errors = _errors(done)
     for i, cell in enumerate(done.cells):
         if notebooks.tagged(cell, "check"):
-            text = "".join(o.get("text", "") for o in cell.outputs)
+            text = _text(cell)
             assert errors.get(i, (None,))[0] == "CheckFailed", cell.metadata.grade.task
             assert f"must not call" in text

@@ -22,6 +22,8 @@ def problems(path: Path) -> list[str]:
     counts = [c.execution_count for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     if path.parent.name != "exercises" and counts != list(range(1, len(counts) + 1)):
         found.append(f"not executed top to bottom in a fresh kernel: execution counts {counts}")
+    if "site-packages" in text or str(notebooks.ROOT) in text:
+        found.append("an output shows a path of this machine (site-packages or the checkout)")
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":

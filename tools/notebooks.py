@@ -15,6 +15,9 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 NOTEBOOK_KEYS = ("exercise",)  # notebook metadata kept besides kernelspec and language_info
 CELL_KEYS = ("tags", "grade")  # cell metadata kept; everything else is editor noise
 CELL_TIMEOUT = 120
+# Error outputs show the exception line only: full tracebacks would print paths of this machine's
+# site-packages into the book (nbval ignores tracebacks when it compares outputs).
+KERNEL_ARGS = ["--InteractiveShell.xmode=Minimal"]
 
 
 def read(path: Path | str) -> nbformat.NotebookNode:
@@ -80,7 +83,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, allow_errors: bool = False,
     nb = copy.deepcopy(nb)
     km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
     client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(cwd)}})
+                            extra_arguments=KERNEL_ARGS, resources={"metadata": {"path": str(cwd)}})
     client.execute(**({"env": {**os.environ, **env}} if env else {}))
     return nb
 
