@@ -163,7 +163,7 @@ def plan(solution: nbformat.NotebookNode, submission: nbformat.NotebookNode,
     for cell in code:
         if "answer" in _tags(cell):
             answer_names.setdefault(_task(cell), []).extend(defined_names(_source(cell)))
-    pristine = {_source(c).strip() for c in code}
+    pristine = {_source(c).strip() for c in code if "answer" not in _tags(c)}
     notes: dict[str, list[str]] = {t: [] for t in answer_tasks}
 
     answers: dict[str, list[str]] = {}

@@ -65,10 +65,20 @@ def grade_folder(folder: Path, jobs: int = 2, seed: int | None = None,
         pristine = {learner.exercise: ref for learner, ref in plans.values()}
         futures = {pool.submit(grade.reference, plan, seed, limits): name
                    for name, plan in pristine.items()}
+        broken: dict[str, str] = {}
         for future in as_completed(futures):
-            tables[futures[future]] = future.result()  # a broken solution stops the batch
+            try:
+                tables[futures[future]] = future.result()
+            except verdict.ReferenceFailed as err:  # that exercise is broken, not its learners
+                broken[futures[future]] = f"grader error: {err}"
+        for path, (learner, _) in plans.items():
+            if learner.exercise in broken:
+                results[path] = Grade(str(path), learner.exercise, "crashed", [], 0.0, seed,
+                                      broken[learner.exercise])
+                if bar:
+                    bar.step(path.name, "crashed")
         futures = {pool.submit(runner.run, learner, "learner", seed, limits): path
-                   for path, (learner, _) in plans.items()}
+                   for path, (learner, _) in plans.items() if learner.exercise not in broken}
         for future in as_completed(futures):
             path = futures[future]
             learner = plans[path][0]

@@ -1,0 +1,200 @@
+"""The grader's parts that need no kernel: input checks, splicing, scanning, data, report shapes."""
+from __future__ import annotations
+
+import copy
+import io
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from grader import assemble, records, report
+from grader.checks import difference_line
+from grader.scan import scan
+from grader.verdict import CheckVerdict, Grade, TaskVerdict
+from grader_cases import malformed
+from tools import notebooks
+
+SOLUTION = notebooks.ROOT / "solutions" / "01_parameter.ipynb"
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=notebooks.ROOT)
+
+
+# --- unusable input: exit 2, one line ------------------------------------------------------
+
+def test_malformed_inputs_exit_2_with_one_line(tmp_path):
+    expected = malformed(tmp_path)
+    expected["missing.ipynb"] = "no such file"
+    for name, words in expected.items():
+        done = run_cli(str(tmp_path / name))
+        assert done.returncode == 2, (name, done.stderr)
+        assert done.stdout == ""
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1 and words in lines[0], (name, done.stderr)
+
+
+def test_exercise_option_overrides_the_metadata(tmp_path):
+    nb = notebooks.read(SOLUTION)
+    nb.metadata["exercise"] = "02_registration"
+    solutions = notebooks.ROOT / "solutions"
+    path = tmp_path / "anything.ipynb"
+    assert assemble.exercise_of(nb, path, None, solutions).stem == "02_registration"
+    assert assemble.exercise_of(nb, path, "01_parameter", solutions).stem == "01_parameter"
+    del nb.metadata["exercise"]
+    assert assemble.exercise_of(nb, tmp_path / "01_parameter.ipynb", None, solutions).stem == "01_parameter"
+    with pytest.raises(assemble.Unusable, match="cannot tell which exercise"):
+        assemble.exercise_of(nb, path, None, solutions)
+
+
+# --- building the grading notebook ----------------------------------------------------------
+
+def _plan(submission):
+    return assemble.plan(notebooks.read(SOLUTION), submission, "01_parameter")
+
+
+def test_checks_come_from_the_solution_whatever_the_submission_says():
+    nb = copy.deepcopy(notebooks.read(SOLUTION))
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "check"):
+            cell.source = "print('all good')"
+    plan = _plan(nb)
+    pristine = [c.source for c in notebooks.read(SOLUTION).cells
+                if notebooks.tagged(c, "check") or notebooks.tagged(c, "hidden-check")]
+    assert [c.source for c in plan.checks] == pristine
+    assert all(c.source.strip() != "print('all good')" for c in plan.cells)
+
+
+def test_helpers_run_before_the_answer_they_precede_and_trailing_cells_are_noted():
+    nb = copy.deepcopy(notebooks.read(SOLUTION))
+    answers = [i for i, c in enumerate(nb.cells) if notebooks.tagged(c, "answer")]
+    nb.cells.insert(answers[1], nbformat.v4.new_code_cell("HELPER = 1"))
+    nb.cells.append(nbformat.v4.new_code_cell("print('scratch')"))
+    plan = _plan(nb)
+    kinds = [(c.kind, c.task) for c in plan.cells if c.kind in ("helper", "answer")]
+    assert kinds == [("answer", "1.1"), ("helper", "1.2"), ("answer", "1.2"), ("answer", "1.3")]
+    assert any("not run" in n for n in plan.notes["1.3"])
+
+
+def test_a_missing_answer_becomes_the_stub_with_a_note():
+    nb = copy.deepcopy(notebooks.read(SOLUTION))
+    nb.cells = [c for c in nb.cells if not (notebooks.tagged(c, "answer")
+                                            and c.metadata.grade.task == "1.2")]
+    plan = _plan(nb)
+    stub = [c for c in plan.cells if c.kind == "answer" and c.task == "1.2"]
+    assert stub[0].stub and 'raise NotImplementedError("Exercise 1.2")' in stub[0].source
+    assert plan.notes["1.2"] == ["no answer cell for this task in the submission"]
+
+
+def test_an_untagged_answer_is_found_by_the_names_it_defines():
+    nb = copy.deepcopy(notebooks.read(SOLUTION))
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "answer") and cell.metadata.grade.task == "1.3":
+            cell.metadata = {}
+            source = cell.source
+    plan = _plan(nb)
+    assert [c.source for c in plan.cells if c.kind == "answer" and c.task == "1.3"] == [source]
+
+
+def test_guard_is_the_first_cell_and_learner_cells_are_unrun():
+    plan = _plan(notebooks.read(SOLUTION))
+    nb = plan.notebook(assemble.guard_source(plan, {"role": "learner"}))
+    assert nb.cells[0].source.startswith("import grader.sandbox")
+    code = [c for c in nb.cells[1:]]
+    for cell, planned in zip(code, plan.cells):
+        if planned.kind == "check":
+            assert cell.outputs and cell.execution_count
+        else:
+            assert cell.execution_count is None and not cell.outputs
+
+
+# --- reading learner code -------------------------------------------------------------------
+
+@pytest.mark.parametrize("source, what", [
+    ("import sys\nsys.modules['grader.checks'].compare = f", "sys.modules"),
+    ("import grader.checks", "import grader.checks"),
+    ("f.__code__ = g.__code__", ".__code__"),
+    ("x = getattr(f, '__closure__')", "the string '__closure__'"),
+    ("import gc\ngc.get_referrers(x)", "import gc"),
+    ("exec('1')", "exec"),
+])
+def test_scan_flags_tampering_tools(source, what):
+    assert what in [f.what for f in scan(source)]
+
+
+def test_scan_leaves_ordinary_answers_alone():
+    for cell in notebooks.read(SOLUTION).cells:
+        if notebooks.tagged(cell, "answer"):
+            assert scan(cell.source) == []
+    assert scan("for m in model.modules():\n    print(m.named_parameters())") == []
+    assert scan("def broken(:") == []
+
+
+# --- observations as data -------------------------------------------------------------------
+
+def test_records_round_trip_plain_data_exactly():
+    value = ("value", {"a": [1, 2.5, None, True], ("k", 1): (3, "x"), "nan": float("nan")})
+    back = records.decode(records.encode(value))
+    assert back[0] == "value" and back[1]["a"] == [1, 2.5, None, True]
+    assert back[1][("k", 1)] == (3, "x") and type(back[1][("k", 1)]) is tuple
+
+
+def test_records_do_not_trust_clever_objects():
+    class Liar(str):
+        def __eq__(self, other):
+            return True
+
+    got = records.decode(records.encode(("value", Liar("parameter"))))
+    line = difference_line("case", got, ("value", "parameter"))
+    assert line is not None and line.startswith("\u2717 case")
+
+
+def test_records_loads_skips_garbage():
+    blob = records.dumps({"k": "case"}) + b"not json\n" + b"[1]\n"
+    found, bad = records.loads(blob, 1 << 20)
+    assert found == [{"k": "case"}] and bad == 2
+
+
+# --- reports --------------------------------------------------------------------------------
+
+def _grade() -> Grade:
+    checks = [CheckVerdict(0, "1.1", 3, 3, False, True), CheckVerdict(1, "1.1", 0, 2, True, False,
+                                                                     "\u2717 random value 3 \u2014 yours: 'x'  torch: 'y'")]
+    return Grade("sub.ipynb", "01_parameter", "ok", [TaskVerdict("1.1", 3, 5, checks)], 1.5, 7)
+
+
+def assert_gradescope_shape(data: dict) -> None:
+    """Gradescope's results.json as the grader writes it."""
+    assert set(data) == {"score", "execution_time", "output", "tests"}
+    assert isinstance(data["score"], (int, float)) and isinstance(data["execution_time"], (int, float))
+    assert isinstance(data["output"], str) and isinstance(data["tests"], list)
+    for test in data["tests"]:
+        assert set(test) == {"name", "score", "max_score", "output", "visibility"}
+        assert isinstance(test["name"], str) and isinstance(test["output"], str)
+        assert 0 <= test["score"] <= test["max_score"]
+        assert test["visibility"] in ("visible", "after_published")
+    assert abs(sum(t["score"] for t in data["tests"]) - data["score"]) < 1e-9
+
+
+def test_gradescope_json_shape_and_hidden_visibility():
+    data = report.gradescope(_grade())
+    assert_gradescope_shape(data)
+    assert [t["visibility"] for t in data["tests"]] == ["visible", "after_published"]
+    assert data["score"] == 3
+
+
+def test_table_shows_points_status_and_first_difference():
+    text = report.table(_grade())
+    assert "1.1   3/5     partial" in text and "yours: 'x'  torch: 'y'" in text
+    assert text.splitlines()[-1].startswith("total 3/5")
+
+
+def test_csv_has_one_row_per_grade():
+    out = io.StringIO()
+    report.write_csv([_grade(), Grade("bad.ipynb", "", "invalid", [], 0, 0, "not JSON")], out)
+    rows = out.getvalue().splitlines()
+    assert rows[0] == "file,exercise,status,1.1,total,max,seconds,detail"
+    assert rows[1].startswith("sub.ipynb,01_parameter,ok,3,3,5,") and rows[2].startswith("bad.ipynb,,invalid,,0,0,")

@@ -1,0 +1,149 @@
+"""Grading runs against real torch: test the tests, tampering, robustness, CLI and batch.
+
+The expensive part is one batch over every generated submission (module-scoped fixture, two
+parallel kernels); the tests below only read its grades.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import time
+
+import nbformat
+import pytest
+
+from grader import batch, runner
+from grader.assemble import plan
+from grader.runner import Limits
+from grader_cases import SOLUTIONS, tamper_cases, tasks, variants
+from test_grader import assert_gradescope_shape, run_cli
+from tools import notebooks
+
+LIMITS = Limits(timeout=90, cell_timeout=8, memory=2 << 30)
+SEED = int(os.environ.get("GRADER_TEST_SEED", "0")) or None
+
+
+def digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    expected = {}
+    for solution in SOLUTIONS:
+        expected.update(variants(solution, folder))
+    expected.update(tamper_cases(folder))
+    before = digest(folder)
+    start = time.monotonic()
+    grades = batch.grade_folder(folder, jobs=2, seed=SEED, limits=LIMITS, progress=None)
+    seconds = time.monotonic() - start
+    return {"grades": {os.path.basename(g.file): g for g in grades}, "expected": expected,
+            "before": before, "after": digest(folder), "seconds": seconds}
+
+
+def points(grade):
+    return {t.task: t.points for t in grade.tasks}
+
+
+def explain(grade):
+    return f"seed {grade.seed}, status {grade.status} {grade.detail}: " + "; ".join(
+        f"{t.task} {t.points}/{t.max_points} {t.message}" for t in grade.tasks)
+
+
+def test_every_submission_has_a_grade_and_no_file_changed(graded):
+    assert set(graded["grades"]) == set(graded["expected"])
+    assert graded["before"] == graded["after"]
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_solution_full_marks_exercise_zero(graded, solution):
+    full = tasks(solution)
+    grade = graded["grades"][f"{solution.stem}__solution.ipynb"]
+    assert grade.status == "ok" and points(grade) == full, explain(grade)
+    grade = graded["grades"][f"{solution.stem}__exercise.ipynb"]
+    assert grade.status == "ok" and points(grade) == {t: 0 for t in full}, explain(grade)
+    assert all("NotImplementedError" in t.message for t in grade.tasks), explain(grade)
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_a_wrong_answer_loses_exactly_its_task(graded, solution):
+    for task in tasks(solution):
+        name = f"{solution.stem}__wrong_{task}.ipynb"
+        grade = graded["grades"][name]
+        assert points(grade) == graded["expected"][name]["tasks"], explain(grade)
+        lost = [t for t in grade.tasks if t.task == task][0]
+        assert "yours:" in lost.message and "torch:" in lost.message, explain(grade)
+
+
+CASES = [
+    "edits_checks", "deletes_checks", "fake_compare", "torch_as_yours", "replaces_grader_module",
+    "monkeypatches_torch", "calls_torch", "sys_exit", "os_exit", "infinite_loop", "memory_bomb",
+    "huge_output", "warnings_and_helpers", "moved_and_deleted_cells", "missing_answer",
+    "answer_without_tag"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_tampering_and_misbehaving_submissions(graded, case):
+    name = f"01_parameter__{case}.ipynb"
+    grade, expected = graded["grades"][name], graded["expected"][name]
+    assert points(grade) == expected["tasks"], explain(grade)
+    assert grade.status == expected["status"], explain(grade)
+    assert grade.seconds < LIMITS.timeout, explain(grade)
+
+
+def test_messages_name_the_tampering(graded):
+    def message(case, task):
+        grade = graded["grades"][f"01_parameter__{case}.ipynb"]
+        return [t for t in grade.tasks if t.task == task][0].message
+
+    assert "compare" in message("fake_compare", "1.1")
+    assert "sys.modules" in message("replaces_grader_module", "1.1")
+    assert "torch.nn.init.uniform_ was replaced" in message("monkeypatches_torch", "1.3")
+    assert "`clone_parameter` is deepcopy" in message("calls_torch", "1.2")
+    assert "calls torch.nn.init.uniform_" in message("calls_torch", "1.3")
+    assert "no answer cell" in message("missing_answer", "1.2")
+
+
+def test_whole_run_time_limit_kills_a_hanging_kernel(tmp_path):
+    nb = notebooks.read(notebooks.ROOT / "solutions" / "01_parameter.ipynb")
+    hang = "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except BaseException:\n        pass"
+    nb.cells.insert(2, nbformat.v4.new_code_cell(hang))
+    learner = plan(nb, nb, "01_parameter")
+    start = time.monotonic()
+    run = runner.run(learner, "learner", 1, Limits(timeout=15, cell_timeout=60))
+    assert run.status == "timeout" and time.monotonic() - start < 30
+    pids = [r["pid"] for r in run.records if r.get("k") == "hello"]
+    assert pids
+    time.sleep(0.5)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_cli_json_is_gradescope_shaped(tmp_path):
+    done = run_cli(str(notebooks.ROOT / "solutions" / "01_parameter.ipynb"), "--format", "json",
+                   timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert_gradescope_shape(data)
+    assert data["score"] == sum(tasks(notebooks.ROOT / "solutions" / "01_parameter.ipynb").values())
+    assert any(t["visibility"] == "after_published" for t in data["tests"])
+
+
+def test_cli_batch_writes_one_row_per_file(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    exercise = notebooks.ROOT / "exercises" / "01_parameter.ipynb"
+    (folder / "alice.ipynb").write_bytes(exercise.read_bytes())
+    (folder / "bob.ipynb").write_text("{ not json", encoding="utf-8")
+    out = tmp_path / "grades.csv"
+    done = run_cli("--batch", str(folder), "--csv", str(out), "--jobs", "2", timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [os.path.basename(r["file"]) for r in rows] == ["alice.ipynb", "bob.ipynb"]
+    assert rows[0]["status"] == "ok" and rows[0]["total"] == "0"
+    assert rows[1]["status"] == "invalid" and "not JSON" in rows[1]["detail"]
+    assert "2/2" in done.stderr  # the progress bar reached the end
