@@ -1,0 +1,87 @@
+"""Benchmark the grader: one submission against a bare nbval run, and batch throughput.
+
+    python bench/grade.py [--exercise 01_parameter] [--copies 6] [--repeat 2]
+
+Prints figures only (no timed assertions): the wall time of `python -m grader` on the solution
+next to a bare `pytest --nbval` of the same notebook in the same run (the ratio is the price of
+the second, clean kernel, the guard and the comparison), then submissions per minute of
+`--batch` with --jobs 1 and --jobs 2.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools import notebooks, release  # noqa: E402
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    start = time.monotonic()
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def bare_nbval(notebook: Path, tmp: Path) -> float:
+    """pytest --nbval on the notebook alone, with its own config (as nbval users run it)."""
+    (tmp / "pytest.ini").write_text("[pytest]\n")
+    return timed([sys.executable, "-m", "pytest", "-q", "-c", str(tmp / "pytest.ini"),
+                  "--rootdir", str(tmp), "-p", "no:cacheprovider", "--nbval",
+                  "--nbval-current-env", str(notebook)], tmp)
+
+
+def grade(notebook: Path, tmp: Path) -> float:
+    return timed([sys.executable, "-m", "grader", str(notebook)], tmp)
+
+
+def batch(folder: Path, jobs: int, tmp: Path) -> float:
+    return timed([sys.executable, "-m", "grader", "--batch", str(folder), "--csv",
+                  str(tmp / f"grades-{jobs}.csv"), "--jobs", str(jobs)], tmp)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exercise", default="01_parameter")
+    parser.add_argument("--copies", type=int, default=6, help="submissions in the batch")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per single-file figure")
+    args = parser.parse_args()
+    solution = ROOT / "solutions" / f"{args.exercise}.ipynb"
+    with tempfile.TemporaryDirectory(prefix="bench-grade-") as name:
+        tmp = Path(name)
+        nb = tmp / solution.name
+        shutil.copy(solution, nb)
+        bare = [bare_nbval(nb, tmp) for _ in range(args.repeat)]
+        graded = [grade(nb, tmp) for _ in range(args.repeat)]
+        b, g = statistics.median(bare), statistics.median(graded)
+        print(f"single submission ({args.exercise}, median of {args.repeat}):")
+        print(f"  bare pytest --nbval   {b:6.1f} s")
+        print(f"  python -m grader      {g:6.1f} s   ratio {g / b:.2f}x")
+
+        folder = tmp / "batch"
+        folder.mkdir()
+        exercise = notebooks.dumps(release.exercise_of(notebooks.read(solution)))
+        for i in range(args.copies):
+            text = solution.read_text() if i % 2 == 0 else exercise
+            (folder / f"learner{i:02d}.ipynb").write_text(text)
+        print(f"batch of {args.copies} submissions (half solutions, half untouched exercises):")
+        one = None
+        for jobs in (1, 2):
+            seconds = batch(folder, jobs, tmp)
+            one = one or seconds
+            print(f"  --jobs {jobs}   {seconds:6.1f} s   {60 * args.copies / seconds:5.1f} "
+                  f"submissions/min   speed-up {one / seconds:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
