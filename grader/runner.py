@@ -60,8 +60,9 @@ class Run:
 
 
 def package_roots() -> list[str]:
-    """Directories whose code counts as pristine inside a grading kernel."""
+    """Directories whose code counts as pristine, and which learner code may not write to."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).resolve().parent)}
+    roots.add(str(Path(__file__).resolve().parent.parent))  # the book: solutions, packages
     for name in ("purenn", "tools"):
         module = sys.modules.get(name) or __import__(name)
         roots.add(str(Path(module.__file__).parent))

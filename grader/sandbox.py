@@ -50,7 +50,10 @@ BLOCKED_EVENTS = frozenset({
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
     "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill",
 })
+CLASS_CACHES = frozenset({"__slotnames__"})  # added to classes by copyreg when pickling
 CODE_ATTRIBUTES = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
+FILE_EVENTS = frozenset({"os.rename", "os.remove", "os.rmdir", "os.truncate", "os.chmod",
+                         "os.chown", "os.link", "os.symlink", "shutil.rmtree"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 RECORDS_BUDGET = 64 << 20
 
@@ -274,12 +277,17 @@ class Guard:
     def verify(self) -> None:
         """Report every protected name whose value changed since the snapshot."""
         missing = object()
-        for (label, key), (space, value) in self.snapshot.items():
-            if space.get(key, missing) is not value:
-                name = label if label.startswith("sys.") else f"{label}.{key}"
-                self.tamper(f"{name} was replaced or deleted")
+        for (label, key), (space, value) in list(self.snapshot.items()):
+            current = space.get(key, missing)
+            if current is value:
+                continue
+            if getattr(current, "__wrapped__", missing) is value:  # torch decorating its own
+                self.snapshot[(label, key)] = (space, current)  # function (e.g. for dynamo)
+                continue
+            name = label if label.startswith("sys.") else f"{label}.{key}"
+            self.tamper(f"{name} was replaced or deleted")
         for label, (space, keys) in self.class_keys.items():
-            added = set(space) - keys
+            added = set(space) - keys - CLASS_CACHES
             if added:
                 self.tamper(f"{label}.{sorted(added)[0]} was added")
 
@@ -290,6 +298,7 @@ class Guard:
         self.current = self.check_sources.get(info.raw_cell)
         self.calls = 0
         if self.current:
+            self.verify()  # what earlier cells changed; a check's own patches are its business
             self.write({"k": "cell", "check": self.current[0], "task": self.current[1]})
             CheckRun(self, self.current[0], self.current[1], -1, {}).before(0)
 
@@ -325,7 +334,6 @@ class Guard:
         check, cell_task = self.current
         if task != cell_task:
             return None
-        self.verify()
         if self.role == "learner":
             self._check_answer_names(frame.f_globals, task)
         self.calls += 1
@@ -416,12 +424,14 @@ class Guard:
             path, mode, flags = args
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
                 (isinstance(flags, int) and flags & WRITE_FLAGS)
-            if not writing:
+            if not writing or not self._protected_path(path):
                 return
-            path = os.path.abspath(os.fsdecode(path))
-            if not (path == self.records_path or (path + os.sep).startswith(self.roots)):
+            what = f"writing {os.fsdecode(path)}"
+        elif event in FILE_EVENTS:
+            paths = [a for a in args[:2] if isinstance(a, (str, bytes))]
+            if not any(self._protected_path(path) for path in paths):
                 return
-            what = f"writing {path}"
+            what = f"{event} on {os.fsdecode(paths[0])}"
         else:
             return
         frame = sys._getframe(1)
@@ -429,6 +439,10 @@ class Guard:
             if self.is_learner(frame.f_code.co_filename):
                 self._refuse(what)
             frame = frame.f_back
+
+    def _protected_path(self, path: str | bytes) -> bool:
+        path = os.path.abspath(os.fsdecode(path))
+        return path == self.records_path or (path + os.sep).startswith(self.roots)
 
     def _refuse(self, what: str) -> None:
         self.tamper(f"{what} is not allowed while grading")

@@ -21,9 +21,9 @@ ATTRIBUTES = {"__closure__", "cell_contents", "__code__", "__globals__", "__defa
               "f_locals", "f_builtins", "f_code", "gi_frame", "cr_frame", "ag_frame", "tb_frame",
               "tb_next"}
 SYS_OS_ATTRIBUTES = {"modules", "_getframe", "settrace", "setprofile", "gettrace", "getprofile",
-                     "addaudithook", "audit", "_current_frames", "monitoring", "dup", "dup2",
-                     "fdopen", "write", "open", "close", "environ", "putenv", "system", "popen",
-                     "kill", "killpg", "fork", "execv", "execve", "spawnv", "posix_spawn"}
+                     "addaudithook", "_current_frames", "monitoring", "dup2", "putenv", "system",
+                     "popen", "kill", "killpg", "fork", "forkpty", "execv", "execve", "execvp",
+                     "spawnv", "posix_spawn"}  # file I/O stays allowed: checkpoints need it
 STRINGS = ATTRIBUTES | NAMES | {"grader"}
 
 

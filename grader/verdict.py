@@ -130,7 +130,8 @@ def _tampering(plan: Plan, run: Run) -> dict[int, str]:
     position = {c.check: i for i, c in enumerate(plan.cells) if c.kind == "check"}
     for i, cell in enumerate(plan.cells):  # tampering tools in learner cells: every later check
         if cell.kind in ("answer", "helper") and cell.findings:
-            what = f"a {cell.kind} cell of task {cell.task}: {cell.findings[0]} (tampering)"
+            article = "an" if cell.kind == "answer" else "a"
+            what = f"{article} {cell.kind} cell of task {cell.task}: {cell.findings[0]} (tampering)"
             for check, at in position.items():
                 if at > i:
                     affected.setdefault(check, what)
