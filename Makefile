@@ -12,7 +12,7 @@ help:
 	@echo "make test       run the whole test suite (nbval, sync checks, book build, grader)"
 	@echo "make lab        open the notebooks in JupyterLab"
 	@echo "make notebooks  export purenn, re-execute chapters and solutions, regenerate exercises"
-	@echo "make normalize  re-execute chapters and solutions in a fresh kernel, normalise all notebooks"
+	@echo "make normalize  re-execute chapters, solutions and appendix notebooks in a fresh kernel"
 	@echo "make export     regenerate purenn/ from the chapters' export cells"
 	@echo "make release    regenerate exercises/ from solutions/"
 	@echo "make figures    regenerate chapters/figures/*.svg from figures/make_figures.py"
@@ -37,7 +37,7 @@ export: $(STAMP)
 	$(PY) -m tools.export
 
 normalize: $(STAMP)
-	$(PY) -m tools.normalize --execute chapters/*.ipynb solutions/*.ipynb
+	$(PY) -m tools.normalize --execute chapters/*.ipynb solutions/*.ipynb appendix/*.ipynb
 
 release: $(STAMP)
 	$(PY) -m tools.release

@@ -8,6 +8,7 @@ from tools import notebooks
 CHAPTERS = notebooks.toc_notebooks("chapters")
 SOLUTIONS = notebooks.toc_notebooks("solutions")
 EXERCISES = notebooks.toc_notebooks("exercises")
+APPENDIX = sorted((notebooks.ROOT / "appendix").glob("*.ipynb"))
 
 
 def ids(paths):

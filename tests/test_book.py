@@ -37,8 +37,9 @@ def test_every_toc_page_is_built(html):
 
 def test_toc_lists_every_notebook_and_nothing_else():
     listed = set(toc_files())
-    on_disk = {f"{folder}/{p.stem}" for folder in ("chapters", "exercises")
-               for p in notebooks.toc_notebooks(folder)}
+    on_disk = {f"{folder}/{p.stem}" for folder in ("chapters", "exercises", "appendix")
+               for p in (notebooks.ROOT / folder).glob("*.ip*nb")} | \
+        {f"appendix/{p.stem}" for p in (notebooks.ROOT / "appendix").glob("*.md")}
     assert on_disk <= listed
     for name in listed:
         assert any((notebooks.ROOT / f"{name}{ext}").exists() for ext in (".md", ".ipynb")), name

@@ -6,11 +6,14 @@ import shutil
 import nbformat
 import pytest
 
-from conftest import CHAPTERS, EXERCISES, SOLUTIONS, ids
+from conftest import APPENDIX, CHAPTERS, EXERCISES, SOLUTIONS, ids
 from tools import export, normalize, notebooks, release
 
 
-@pytest.mark.parametrize("path", CHAPTERS + SOLUTIONS + EXERCISES, ids=ids(CHAPTERS + SOLUTIONS + EXERCISES))
+ALL = CHAPTERS + SOLUTIONS + EXERCISES + APPENDIX
+
+
+@pytest.mark.parametrize("path", ALL, ids=[f"{p.parent.name}/{p.name}" for p in ALL])
 def test_notebook_is_normalised_and_freshly_executed(path):
     assert normalize.problems(path) == []
 
