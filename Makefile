@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NB     ?=
 
-.PHONY: help book test lab normalize export release notebooks figures grade clean
+.PHONY: help book test lab normalize export release notebooks figures grade grade-batch bench-grade clean
 
 help:
 	@echo "make book       build the HTML book into _build/html"
@@ -17,6 +17,8 @@ help:
 	@echo "make release    regenerate exercises/ from solutions/"
 	@echo "make figures    regenerate chapters/figures/*.svg from figures/make_figures.py"
 	@echo "make grade NB=path/to/submission.ipynb   grade one exercise notebook"
+	@echo "make grade-batch DIR=submissions/ [CSV=grades.csv] [JOBS=2]   grade a folder into a CSV"
+	@echo "make bench-grade  time the grader against a bare nbval run, and batch throughput"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +52,13 @@ figures: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/submission.ipynb" >&2; exit 2; }
 	$(PY) -m grader "$(NB)"
+
+grade-batch: $(STAMP)
+	@test -n "$(DIR)" || { echo "usage: make grade-batch DIR=submissions/ [CSV=grades.csv] [JOBS=2]" >&2; exit 2; }
+	$(PY) -m grader --batch "$(DIR)" --csv "$(or $(CSV),grades.csv)" --jobs "$(or $(JOBS),2)"
+
+bench-grade: $(STAMP)
+	$(PY) bench/grade.py
 
 clean:
 	rm -rf _build
