@@ -64,8 +64,10 @@ def first_difference(yours: Any, torch: Any, path: str = "") -> tuple[str, Any, 
             found = first_difference(a, b, f"{path}[{i}]")
             if found:
                 return found
-        if len(yours) != len(torch):
-            return (f"{path} length", len(yours), len(torch))
+        if len(yours) != len(torch):  # show the first item that only one side has
+            n = min(len(yours), len(torch))
+            return (f"{path}[{n}]", yours[n] if len(yours) > n else "<missing>",
+                    torch[n] if len(torch) > n else "<missing>")
         return None
     if isinstance(yours, Mapping) and isinstance(torch, Mapping):
         for key in list(torch) + [k for k in yours if k not in torch]:

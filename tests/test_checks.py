@@ -9,7 +9,7 @@ from grader.checks import CheckFailed, compare, first_difference
 def test_first_difference_finds_the_path():
     assert first_difference([1, [2, 3]], [1, [2, 4]]) == ("[1][1]", 3, 4)
     assert first_difference({"a": 1, "b": 2}, {"a": 1, "b": 3}) == ("['b']", 2, 3)
-    assert first_difference([1, 2], [1, 2, 3]) == (" length", 2, 3)
+    assert first_difference([1, 2], [1, 2, 3]) == ("[2]", "<missing>", 3)
     assert first_difference(1, True) == ("", 1, True)  # bool is not int here
     assert first_difference((1, "x"), (1, "x")) is None
 
