@@ -76,19 +76,24 @@ class Module:
 
 
 # %% chapters/02_registration.ipynb, cell 54
+def _check_name(module: Module, kind: str, name, store: str) -> None:
+    """torch's checks of a new parameter or buffer name, in torch's order and words."""
+    if store not in module.__dict__:
+        raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {torch.typename(name)}")
+    if "." in name:
+        raise KeyError(f'{kind} name can\'t contain "."')
+    if name == "":
+        raise KeyError(f'{kind} name can\'t be empty string ""')
+    if hasattr(module, name) and name not in module.__dict__[store]:
+        raise KeyError(f"attribute '{name}' already exists")
+
+
 @add_to_class(Module)
 def register_parameter(self, name: str, param: Parameter | None) -> None:
     """Add `param` (or a None placeholder) to `_parameters` under `name`."""
-    if "_parameters" not in self.__dict__:
-        raise AttributeError("cannot assign parameter before Module.__init__() call")
-    elif not isinstance(name, str):
-        raise TypeError(f"parameter name should be a string. Got {torch.typename(name)}")
-    elif "." in name:
-        raise KeyError('parameter name can\'t contain "."')
-    elif name == "":
-        raise KeyError('parameter name can\'t be empty string ""')
-    elif hasattr(self, name) and name not in self._parameters:
-        raise KeyError(f"attribute '{name}' already exists")
+    _check_name(self, "parameter", name, "_parameters")
     if param is None:
         self._parameters[name] = None
     elif not isinstance(param, Parameter):
@@ -107,17 +112,8 @@ def register_parameter(self, name: str, param: Parameter | None) -> None:
 @add_to_class(Module)
 def register_buffer(self, name: str, tensor: torch.Tensor | None, persistent: bool = True) -> None:
     """Add `tensor` to `_buffers`; non-persistent buffers stay out of state_dict()."""
-    if "_buffers" not in self.__dict__:
-        raise AttributeError("cannot assign buffer before Module.__init__() call")
-    elif not isinstance(name, str):
-        raise TypeError(f"buffer name should be a string. Got {torch.typename(name)}")
-    elif "." in name:
-        raise KeyError('buffer name can\'t contain "."')
-    elif name == "":
-        raise KeyError('buffer name can\'t be empty string ""')
-    elif hasattr(self, name) and name not in self._buffers:
-        raise KeyError(f"attribute '{name}' already exists")
-    elif tensor is not None and not (isinstance(tensor, torch.Tensor)
+    _check_name(self, "buffer", name, "_buffers")
+    if tensor is not None and not (isinstance(tensor, torch.Tensor)
                                      or hasattr(tensor, "__torch_function__")):
         raise TypeError(f"cannot assign '{torch.typename(tensor)}' object to buffer '{name}' "
                         "(torch Tensor or None required)")
@@ -351,8 +347,30 @@ class ModuleList(Module):
 
 
 # %% chapters/02_registration.ipynb, cell 66
-class ModuleDict(Module):
+class _Keyed:
+    """len, iteration, `in` and keys() of a dict-like container, over its ordered keys."""
+
+    def _ordered_keys(self) -> dict:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._ordered_keys())
+
+    def __iter__(self):
+        return iter(self._ordered_keys())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._ordered_keys()
+
+    def keys(self):
+        return self._ordered_keys().keys()
+
+
+class ModuleDict(_Keyed, Module):
     """A dict of modules; keys keep their insertion order."""
+
+    def _ordered_keys(self) -> dict:
+        return self._modules
 
     def __init__(self, modules=None) -> None:
         super().__init__()
@@ -367,18 +385,6 @@ class ModuleDict(Module):
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
 
     def items(self):
         return self._modules.items()
@@ -456,8 +462,11 @@ class ParameterList(Module):
         raise RuntimeError("ParameterList should not be called.")
 
 
-class ParameterDict(Module):
+class ParameterDict(_Keyed, Module):
     """A dict of parameters; tensors are wrapped into Parameters."""
+
+    def _ordered_keys(self) -> dict:
+        return self._keys
 
     def __init__(self, parameters=None) -> None:
         super().__init__()
@@ -485,18 +494,6 @@ class ParameterDict(Module):
     def __delitem__(self, key: str) -> None:
         del self._keys[key]
         delattr(self, self._key_to_attr(key))
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __iter__(self):
-        return iter(self._keys)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._keys
-
-    def keys(self):
-        return self._keys.keys()
 
     def items(self):
         return ((k, self[k]) for k in self._keys)
@@ -532,6 +529,15 @@ def _pair(value) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
+def _weight_and_bias(module: Module, shape: tuple, bias: bool, device, dtype) -> None:
+    """Register `weight` of `shape` and `bias` of shape[0] (or a None bias), uninitialised."""
+    module.weight = Parameter(torch.empty(shape, device=device, dtype=dtype))
+    if bias:
+        module.bias = Parameter(torch.empty(shape[0], device=device, dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+
+
 def _fan_in_uniform_(module: Module) -> None:
     """torch's default for Linear and Conv: kaiming_uniform_(a=sqrt(5)), bias U(+-1/sqrt(fan_in))."""
     init.kaiming_uniform_(module.weight, a=math.sqrt(5))
@@ -548,11 +554,7 @@ class Linear(Module):
                  device=None, dtype=None) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(torch.empty((out_features, in_features), device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(torch.empty(out_features, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        _weight_and_bias(self, (out_features, in_features), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -574,12 +576,7 @@ class Conv2d(Module):
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding, self.dilation = _pair(padding), _pair(dilation)
-        shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(torch.empty(shape, device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(torch.empty(out_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        _weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

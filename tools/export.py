@@ -5,12 +5,11 @@
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import sys
 from pathlib import Path
 
-from tools import notebooks
+from tools import generated, notebooks
 
 PACKAGE = notebooks.ROOT / "purenn"
 INIT_DOC = ('"""purenn: torch.nn.Module rebuilt in pure Python on top of torch.Tensor.\n\n'
@@ -62,34 +61,19 @@ def render_package() -> dict[str, str]:
     return files
 
 
+def rendered() -> dict:
+    """Path -> text of every file the chapters generate in purenn/."""
+    return {PACKAGE / name: text for name, text in render_package().items()}
+
+
 def stale() -> list[str]:
     """Generated files that are missing, different, or left over in purenn/."""
-    want = render_package()
-    have = {p.name for p in PACKAGE.glob("*.py")}
-    out = [n for n, text in want.items()
-           if not (PACKAGE / n).exists() or (PACKAGE / n).read_text(encoding="utf-8") != text]
-    return out + sorted(have - set(want))
+    return generated.stale(rendered(), PACKAGE.glob("*.py"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    if args.check:
-        for name in stale():
-            print(f"purenn/{name} is out of date with the chapters (run `make export`)")
-        return 1 if stale() else 0
-    want = render_package()
-    PACKAGE.mkdir(exist_ok=True)
-    for extra in {p.name for p in PACKAGE.glob("*.py")} - set(want):
-        (PACKAGE / extra).unlink()
-        print(f"removed purenn/{extra}")
-    for name, text in want.items():
-        path = PACKAGE / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote purenn/{name}")
-    return 0
+    return generated.main(__doc__, rendered, lambda: PACKAGE.glob("*.py"),
+                          "out of date with the chapters (run `make export`)", argv)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ everything else, including the all-pass output of each check, is kept.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import re
 import sys
 
 import nbformat
 
-from tools import notebooks
+from tools import generated, notebooks
 
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*$",
                       re.DOTALL | re.MULTILINE)
@@ -49,35 +48,20 @@ def exercise_of(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def pairs():
-    """(solution path, exercise path) for every solution."""
-    for solution in notebooks.toc_notebooks("solutions"):
-        yield solution, notebooks.ROOT / "exercises" / solution.name
+def rendered() -> dict:
+    """Path -> text of every exercise notebook the solutions generate."""
+    return {notebooks.ROOT / "exercises" / solution.name: notebooks.dumps(exercise_of(notebooks.read(solution)))
+            for solution in notebooks.toc_notebooks("solutions")}
 
 
 def stale() -> list[str]:
     """Exercises that are missing, differ from what release produces, or have no solution."""
-    out = []
-    for solution, exercise in pairs():
-        want = notebooks.dumps(exercise_of(notebooks.read(solution)))
-        if not exercise.exists() or exercise.read_text(encoding="utf-8") != want:
-            out.append(exercise.name)
-    orphans = {p.name for p in notebooks.toc_notebooks("exercises")} - {s.name for s, _ in pairs()}
-    return out + sorted(orphans)
+    return generated.stale(rendered(), notebooks.toc_notebooks("exercises"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    if args.check:
-        for name in stale():
-            print(f"exercises/{name} is not what release produces (run `make release`)")
-        return 1 if stale() else 0
-    for solution, exercise in pairs():
-        if notebooks.write(exercise_of(notebooks.read(solution)), exercise):
-            print(f"wrote {exercise.relative_to(notebooks.ROOT)}")
-    return 0
+    return generated.main(__doc__, rendered, lambda: notebooks.toc_notebooks("exercises"),
+                          "not what release produces from solutions/ (run `make release`)", argv)
 
 
 if __name__ == "__main__":
