@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NB     ?=
 
-.PHONY: help book test lab normalize export release notebooks figures grade grade-batch bench-grade clean
+.PHONY: help book test lab normalize export release notebooks figures grade grade-batch bench-grade bench bench-quick clean
 
 help:
 	@echo "make book       build the HTML book into _build/html"
@@ -19,6 +19,8 @@ help:
 	@echo "make grade NB=path/to/submission.ipynb   grade one exercise notebook"
 	@echo "make grade-batch DIR=submissions/ [CSV=grades.csv] [JOBS=2]   grade a folder into a CSV"
 	@echo "make bench-grade  time the grader against a bare nbval run, and batch throughput"
+	@echo "make bench       all benchmarks: set-up from a fresh clone, grading, purenn vs torch.nn"
+	@echo "make bench-quick the same without the set-up part (minutes instead of ten)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +61,12 @@ grade-batch: $(STAMP)
 
 bench-grade: $(STAMP)
 	$(PY) bench/grade.py
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+bench-quick: $(STAMP)
+	$(PY) -m bench --quick
 
 clean:
 	rm -rf _build
