@@ -1,33 +1,19 @@
 """The HTML book builds with zero warnings and shows every page of the table of contents."""
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
 
+from conftest import toc_pages
 from tools import notebooks
-
-JB = Path(sys.executable).parent / "jupyter-book"
 
 
 def toc_files() -> list[str]:
-    toc = yaml.safe_load((notebooks.ROOT / "_toc.yml").read_text())
-    return [toc["root"]] + [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    return [name for name, _ in toc_pages()]
 
 
 @pytest.fixture(scope="module")
-def html(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    run = subprocess.run([str(JB), "build", str(notebooks.ROOT), "--path-output", str(out),
-                          "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=900)
-    log = run.stdout + run.stderr
-    warnings = [line for line in log.splitlines() if re.search(r"\bWARNING\b|\bERROR\b", line)]
-    assert run.returncode == 0 and not warnings, "\n".join(warnings) or log[-3000:]
-    return out / "_build" / "html"
+def html(built_book):
+    return built_book
 
 
 def test_every_toc_page_is_built(html):

@@ -17,9 +17,6 @@ import html.parser
 import http.server
 import os
 import re
-import subprocess
-import sys
-import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -27,11 +24,11 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import pytest
-import yaml
+
+from conftest import toc_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-JB = Path(sys.executable).parent / "jupyter-book"
 CHROMIUM = os.environ.get("BOOK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
@@ -43,26 +40,8 @@ SEARCH_TERM = "named_parameters"
 
 # --- the table of contents ------------------------------------------------------------------
 
-def _entries(items: list, depth: int):
-    for item in items or []:
-        if "glob" in item:
-            raise ValueError(f"_toc.yml: glob entries are not supported by this test: {item}")
-        if "file" in item:
-            yield item["file"], depth
-        yield from _entries(item.get("sections"), depth + 1)
-
-
-def toc() -> list[tuple[str, int]]:
-    """(docname, depth) in reading order: the root at depth 0, chapters at 1, sections below."""
-    data = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [(data["root"], 0)]
-    for part in data.get("parts") or [{"chapters": data.get("chapters")}]:
-        pages += _entries(part.get("chapters"), 1)
-    return [(re.sub(r"\.(md|ipynb)$", "", name), depth) for name, depth in pages]
-
-
-PAGES = [name for name, _ in toc()]
-CHAPTERS = [name for name, depth in toc() if depth == 1]
+PAGES = [name for name, _ in toc_pages()]
+CHAPTERS = [name for name, depth in toc_pages() if depth == 1]
 
 
 # --- browser, book and server ---------------------------------------------------------------
@@ -93,16 +72,9 @@ def browser(playwright_api):
 
 
 @pytest.fixture(scope="module")
-def html_dir(playwright_api):
-    """The book, built from this checkout into a private directory (never the shared _build)."""
-    with tempfile.TemporaryDirectory(prefix="book-browser-") as out:
-        run = subprocess.run([str(JB), "build", str(ROOT), "--path-output", out, "-W", "-n",
-                              "--keep-going"], capture_output=True, text=True, timeout=900)
-        html_root = Path(out) / "_build" / "html"
-        log = run.stdout + run.stderr
-        warnings = [line for line in log.splitlines() if re.search(r"\bWARNING\b|\bERROR\b", line)]
-        assert run.returncode == 0 and html_root.is_dir(), "\n".join(warnings) or log[-3000:]
-        yield html_root
+def html_dir(playwright_api, built_book):
+    """The book, built once for the session into a private directory (never the shared _build)."""
+    return built_book
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
