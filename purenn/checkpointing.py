@@ -2,7 +2,7 @@
 __all__ = ['consume_prefix_in_state_dict_if_present']
 
 
-# %% chapters/05_checkpointing.ipynb, cell 51
+# %% chapters/05_checkpointing.ipynb, cell 54
 def consume_prefix_in_state_dict_if_present(state_dict: dict, prefix: str) -> None:
     """Strip `prefix` from every key (and _metadata entry) that has it, in place."""
     for key in list(state_dict):

@@ -2,7 +2,7 @@
 __all__ = ['Module', 'Sequential', 'ModuleList', 'ModuleDict', 'ParameterList', 'ParameterDict', 'Linear', 'Conv2d', 'BatchNorm1d', 'BatchNorm2d', 'Embedding', 'ReLU', 'Flatten', 'Dropout']
 
 
-# %% chapters/02_registration.ipynb, cell 50
+# %% chapters/02_registration.ipynb, cell 52
 import itertools
 import operator
 from collections import OrderedDict
@@ -25,7 +25,7 @@ def _forward_unimplemented(self, *input):
     raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
 
-# %% chapters/02_registration.ipynb, cell 52
+# %% chapters/02_registration.ipynb, cell 54
 class Module:
     """Base class of every purenn layer: torch.nn.Module's parameter management, rebuilt."""
 
@@ -75,7 +75,7 @@ class Module:
         return sorted(key for key in keys if not key[0].isdigit())
 
 
-# %% chapters/02_registration.ipynb, cell 54
+# %% chapters/02_registration.ipynb, cell 56
 def _check_name(module: Module, kind: str, name, store: str) -> None:
     """torch's checks of a new parameter or buffer name, in torch's order and words."""
     if store not in module.__dict__:
@@ -143,7 +143,7 @@ def add_module(self, name: str, module: "Module | None") -> None:
 Module.register_module = Module.add_module
 
 
-# %% chapters/02_registration.ipynb, cell 56
+# %% chapters/02_registration.ipynb, cell 58
 def _remove_from(name: str, *stores) -> None:
     for store in stores:
         if name in store:
@@ -195,7 +195,7 @@ def __setattr__(self, name: str, value) -> None:
                 super(Module, self).__setattr__(name, value)
 
 
-# %% chapters/02_registration.ipynb, cell 58
+# %% chapters/02_registration.ipynb, cell 60
 @add_to_class(Module)
 def _get_name(self) -> str:
     return self.__class__.__name__
@@ -221,7 +221,7 @@ def __repr__(self) -> str:
     return main + ")"
 
 
-# %% chapters/02_registration.ipynb, cell 64
+# %% chapters/02_registration.ipynb, cell 66
 def _abs_index(container, idx) -> int:
     """Turn a possibly negative index into an absolute one, with torch's IndexError."""
     idx = operator.index(idx)
@@ -277,7 +277,7 @@ class Sequential(Module):
         return input
 
 
-# %% chapters/02_registration.ipynb, cell 65
+# %% chapters/02_registration.ipynb, cell 67
 class ModuleList(Module):
     """A list of modules, registered under "0", "1", ...; it has no forward of its own."""
 
@@ -346,7 +346,7 @@ class ModuleList(Module):
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
-# %% chapters/02_registration.ipynb, cell 66
+# %% chapters/02_registration.ipynb, cell 68
 class _Keyed:
     """len, iteration, `in` and keys() of a dict-like container, over its ordered keys."""
 
@@ -398,7 +398,7 @@ class ModuleDict(_Keyed, Module):
             self[key] = module
 
 
-# %% chapters/02_registration.ipynb, cell 68
+# %% chapters/02_registration.ipynb, cell 70
 def _describe_entry(key, value, dtype_name) -> str:
     if isinstance(value, torch.Tensor):
         kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
@@ -518,7 +518,7 @@ class ParameterDict(_Keyed, Module):
         raise RuntimeError("ParameterDict should not be called.")
 
 
-# %% chapters/02_registration.ipynb, cell 70
+# %% chapters/02_registration.ipynb, cell 72
 import math
 
 import torch.nn.functional as F
@@ -596,7 +596,7 @@ class Conv2d(Module):
         return s + (", bias=False" if self.bias is None else "")
 
 
-# %% chapters/02_registration.ipynb, cell 72
+# %% chapters/02_registration.ipynb, cell 74
 class _BatchNorm(Module):
     """Normalise over the batch; learnable weight/bias, running statistics as buffers."""
 
@@ -661,7 +661,7 @@ class BatchNorm2d(_BatchNorm):
     """BatchNorm over (N, C, H, W) inputs."""
 
 
-# %% chapters/02_registration.ipynb, cell 73
+# %% chapters/02_registration.ipynb, cell 75
 class Embedding(Module):
     """A lookup table of num_embeddings vectors; the padding_idx row starts at zero."""
 

@@ -2,7 +2,7 @@
 __all__ = []
 
 
-# %% chapters/04_state_dict.ipynb, cell 33
+# %% chapters/04_state_dict.ipynb, cell 35
 import itertools
 from collections import OrderedDict, namedtuple
 from collections import abc as container_abcs
@@ -66,7 +66,7 @@ def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = Fa
     return destination
 
 
-# %% chapters/04_state_dict.ipynb, cell 35
+# %% chapters/04_state_dict.ipynb, cell 37
 @add_to_class(Module)
 def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                           unexpected_keys, error_msgs) -> None:
@@ -123,7 +123,7 @@ def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, miss
                     unexpected_keys.append(key)
 
 
-# %% chapters/04_state_dict.ipynb, cell 36
+# %% chapters/04_state_dict.ipynb, cell 38
 @add_to_class(Module)
 def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
     """Copy (or, with assign, place) every entry of state_dict into the tree; report mismatches."""
@@ -161,7 +161,7 @@ def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False)
     return _IncompatibleKeys(missing_keys, unexpected_keys)
 
 
-# %% chapters/04_state_dict.ipynb, cell 38
+# %% chapters/04_state_dict.ipynb, cell 40
 @add_to_class(_BatchNorm)
 def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                           unexpected_keys, error_msgs) -> None:

@@ -2,7 +2,7 @@
 __all__ = []
 
 
-# %% chapters/03_traversal.ipynb, cell 51
+# %% chapters/03_traversal.ipynb, cell 55
 import torch
 
 from purenn.parameter import Parameter, add_to_class
@@ -46,7 +46,7 @@ def modules(self, remove_duplicate: bool = True):
         yield module
 
 
-# %% chapters/03_traversal.ipynb, cell 52
+# %% chapters/03_traversal.ipynb, cell 56
 @add_to_class(Module)
 def _named_members(self, get_members, prefix: str = "", recurse: bool = True,
                    remove_duplicate: bool = True):
@@ -84,7 +84,7 @@ def buffers(self, recurse: bool = True):
         yield buf
 
 
-# %% chapters/03_traversal.ipynb, cell 53
+# %% chapters/03_traversal.ipynb, cell 57
 @add_to_class(Module)
 def get_submodule(self, target: str) -> Module:
     """The module at dotted path `target` ("" is self)."""
@@ -123,7 +123,7 @@ def get_buffer(self, target: str) -> torch.Tensor:
     return getattr(module, name)
 
 
-# %% chapters/03_traversal.ipynb, cell 55
+# %% chapters/03_traversal.ipynb, cell 59
 @add_to_class(Module)
 def apply(self, fn):
     """Call fn on every module of the tree, children first; return self."""
@@ -163,7 +163,7 @@ def _apply(self, fn, recurse: bool = True):
     return self
 
 
-# %% chapters/03_traversal.ipynb, cell 56
+# %% chapters/03_traversal.ipynb, cell 60
 def _cast_floating(dtype):
     return lambda t: t.to(dtype) if t.is_floating_point() else t
 
@@ -204,7 +204,7 @@ def cpu(self):
     return self._apply(lambda t: t.cpu())
 
 
-# %% chapters/03_traversal.ipynb, cell 57
+# %% chapters/03_traversal.ipynb, cell 61
 @add_to_class(Module)
 def train(self, mode: bool = True):
     """Set the training flag on every module of the tree."""
