@@ -664,7 +664,7 @@ class ParameterDict(_Keyed, Module):
         raise RuntimeError("ParameterDict should not be called.")
 
 
-# %% chapters/02_registration.ipynb, cell 70
+# %% chapters/02_registration.ipynb, cell 72
 import math
 
 import torch.nn.functional as F
@@ -781,7 +781,7 @@ class Conv2d(Module):
         return s + (f", padding_mode={self.padding_mode}" if self.padding_mode != "zeros" else "")
 
 
-# %% chapters/02_registration.ipynb, cell 72
+# %% chapters/02_registration.ipynb, cell 74
 class _BatchNorm(Module):
     """Normalise over the batch; learnable weight/bias, running statistics as buffers."""
 
@@ -862,7 +862,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
 
 
-# %% chapters/02_registration.ipynb, cell 73
+# %% chapters/02_registration.ipynb, cell 75
 class Embedding(Module):
     """A lookup table of num_embeddings vectors; the padding_idx row starts at zero."""
 
