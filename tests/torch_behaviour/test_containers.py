@@ -556,3 +556,16 @@ def test_deepcopy_of_a_module_is_independent(nn):
     twin[0].weight.data[:] = 2
     assert not torch.equal(model(x), twin(x))
     assert type(twin[0].weight) is type(model[0].weight)
+
+
+# container.py's ParameterList / ParameterDict extra_repr: tensors by dtype and size, other
+# objects by type (ParameterList names the dtype, ParameterDict the tensor type)
+def test_parameter_container_reprs(nn):
+    assert repr(nn.ParameterList([torch.zeros(2, 3), "x"])) == (
+        "ParameterList(\n"
+        "    (0): Parameter containing: [torch.float32 of size 2x3]\n"
+        "    (1): Object of type: str\n)")
+    assert repr(nn.ParameterDict({"a": torch.zeros(2), "b": 3})) == (
+        "ParameterDict(\n"
+        "    (a): Parameter containing: [torch.FloatTensor of size 2]\n"
+        "    (b): Object of type: int\n)")

@@ -391,3 +391,57 @@ def test_call_super_init(nn):
         call_super_init = True
 
     assert hasattr(After(), "mixin_init")
+
+
+# module.py's __init__: with call_super_init False, arguments are refused with torch's words
+def test_module_init_refuses_arguments(nn):
+    with pytest.raises(TypeError, match="Module.__init__\\(\\) got an unexpected keyword argument 'foo'"):
+        nn.Module(foo=1)
+    with pytest.raises(TypeError, match="Module.__init__\\(\\) takes 1 positional argument but 2 were given"):
+        nn.Module(1)
+
+
+# module.py's __getattr__ / __delattr__: unknown names raise AttributeError naming the class
+def test_unknown_attributes_raise_attribute_error(nn):
+    m = nn.Linear(2, 2)
+    with pytest.raises(AttributeError, match="'Linear' object has no attribute 'foo'"):
+        m.foo
+    with pytest.raises(AttributeError):
+        del m.foo
+    del m.bias  # a registered name is deleted from its store
+    assert "bias" not in m._parameters and not hasattr(m, "bias")
+
+
+# module.py's __repr__ with a custom extra_repr over several lines and children
+def test_repr_with_multiline_extra_repr_and_children(nn):
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(1, 1)
+
+        def extra_repr(self):
+            return "width=1\nheight=2"
+
+    assert repr(Block()) == ("Block(\n  width=1\n  height=2\n"
+                             "  (body): Linear(in_features=1, out_features=1, bias=True)\n)")
+
+
+# container.py's ModuleList.__repr__: runs of identical children are folded
+def test_module_list_repr_folds_repeats(nn):
+    text = repr(nn.ModuleList([nn.Linear(1, 1), nn.Linear(1, 1), nn.ReLU(), nn.Linear(1, 1)]))
+    assert text == ("ModuleList(\n"
+                    "  (0-1): 2 x Linear(in_features=1, out_features=1, bias=True)\n"
+                    "  (2): ReLU()\n"
+                    "  (3): Linear(in_features=1, out_features=1, bias=True)\n)")
+
+
+@pytest.mark.out_of_scope("hooks")
+# mirrors test/nn/test_module_hooks.py::TestModuleHooks::test_forward_hooks (the basic case)
+def test_forward_hook(nn):
+    seen = []
+    m = nn.Linear(2, 2)
+    handle = m.register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    m(torch.randn(3, 2))
+    handle.remove()
+    m(torch.randn(3, 2))
+    assert seen == [torch.Size([3, 2])]

@@ -269,3 +269,10 @@ def test_module_without_forward(nn):
     with pytest.raises(NotImplementedError, match='Module \\[ModuleList\\] is missing the required '
                                                   '"forward" function'):
         nn.ModuleList()(torch.rand(1, 3))
+
+
+# module.py's named_modules: a caller's memo marks subtrees as already visited
+def test_named_modules_with_a_memo_and_a_prefix(nn):
+    _, net, seq = basic_net(nn)
+    assert names(seq.named_modules(prefix="m")) == ["m", "m.0", "m.0.l1"]
+    assert names(seq.named_modules(memo={net.l1})) == ["", "0"]
