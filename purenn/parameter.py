@@ -43,7 +43,7 @@ class Parameter(torch.Tensor, metaclass=_FlagMeta):
                 "requires that detach() returns an instance of the same type, but return "
                 f"type {type(t).__name__} was found instead. To use the type as a "
                 "Parameter, please correct the detach() semantics defined by "
-                "its __torch_function__() implementation.")
+                "its __torch_dispatch__() implementation.")
         t._is_param = True
         return t
 

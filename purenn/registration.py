@@ -3,6 +3,7 @@ __all__ = ['Module', 'Sequential', 'ModuleList', 'ModuleDict', 'ParameterList', 
 
 
 # %% chapters/02_registration.ipynb, cell 52
+import inspect
 import itertools
 import operator
 from collections import OrderedDict
@@ -153,6 +154,18 @@ def _remove_from(name: str, *stores) -> None:
                 store.discard(name)
 
 
+def _register_buffer_compat(module: Module, name: str, value, persistent: bool) -> None:
+    """Call register_buffer, leaving `persistent` out for a subclass override that lacks it."""
+    if getattr(module.register_buffer, "__func__", None) is Module.register_buffer or (
+            "persistent" in inspect.signature(module.register_buffer).parameters):
+        module.register_buffer(name, value, persistent)
+    elif not persistent:
+        raise RuntimeError("Registering a non-persistent buffer on a Module subclass that implements "
+                           "register_buffer() without the persistent argument is not allowed.")
+    else:
+        module.register_buffer(name, value)
+
+
 @add_to_class(Module)
 def __setattr__(self, name: str, value) -> None:
     params = self.__dict__.get("_parameters")
@@ -190,7 +203,7 @@ def __setattr__(self, name: str, value) -> None:
                     persistent = value.persistent
                 else:
                     persistent = name not in self._non_persistent_buffers_set
-                self.register_buffer(name, value, persistent)
+                _register_buffer_compat(self, name, value, persistent)
             else:
                 super(Module, self).__setattr__(name, value)
 
@@ -235,6 +248,28 @@ def _renumber(container) -> None:
     container._modules = OrderedDict((str(i), module) for i, module in enumerate(values))
 
 
+def _pop(container, key):
+    """Remove the entry at `key` (index, slice or dict key) and return it."""
+    value = container[key]
+    del container[key]
+    return value
+
+
+def _repeat_factor(seq, times) -> int:
+    """torch's checks of the factor in `seq * times`."""
+    if not isinstance(times, int):
+        raise TypeError(f"unsupported operand type(s) for *: {type(seq)} and {type(times)}")
+    if times <= 0:
+        raise ValueError(f"Non-positive multiplication factor {times} for {type(seq)}")
+    return times
+
+
+def _only_sequential(other) -> None:
+    if not isinstance(other, Sequential):
+        raise ValueError("add operator supports only objects of Sequential class, "
+                         f"but {type(other)} is given.")
+
+
 class Sequential(Module):
     """Children called in order; built from modules or an OrderedDict of them."""
 
@@ -267,9 +302,48 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
+    def __dir__(self) -> list[str]:
+        return [key for key in super().__dir__() if not key.isdigit()]
+
+    pop = _pop
+
     def append(self, module: Module) -> "Sequential":
         self.add_module(str(len(self)), module)
         return self
+
+    def extend(self, modules) -> "Sequential":
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> "Sequential":
+        """Put `module` at `index`, shifting the children from there one place up."""
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexError(f"Index out of range: {index}")
+        index = index + n if index < 0 else index
+        for i in range(n, index, -1):
+            self._modules[str(i)] = self._modules[str(i - 1)]
+        self._modules[str(index)] = module
+        return self
+
+    def __add__(self, other) -> "Sequential":
+        _only_sequential(other)
+        return Sequential().extend(self).extend(other)
+
+    def __iadd__(self, other) -> "Sequential":
+        _only_sequential(other)
+        return self.extend(list(other))
+
+    def __mul__(self, times: int) -> "Sequential":
+        return Sequential().extend(list(self) * _repeat_factor(self, times))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, times: int) -> "Sequential":
+        return self.extend(list(self) * (_repeat_factor(self, times) - 1))
 
     def forward(self, input):
         for module in self:
@@ -310,6 +384,11 @@ class ModuleList(Module):
 
     def __iadd__(self, modules) -> "ModuleList":
         return self.extend(modules)
+
+    def __add__(self, other) -> "ModuleList":
+        return ModuleList(itertools.chain(self, other))
+
+    pop = _pop
 
     def __dir__(self) -> list[str]:
         return [key for key in super().__dir__() if not key.isdigit()]
@@ -366,6 +445,20 @@ class _Keyed:
         return self._ordered_keys().keys()
 
 
+def _key_value_pairs(pairs, caller: str, kind: str):
+    """Check an iterable of (key, value) pairs as torch's update() does, then yield them."""
+    if not isinstance(pairs, container_abcs.Iterable):
+        raise TypeError(f"{caller}.update should be called with an iterable of key/value pairs, "
+                        f"but got {type(pairs).__name__}")
+    for j, pair in enumerate(pairs):
+        if not isinstance(pair, container_abcs.Iterable):
+            raise TypeError(f"{kind} update sequence element #{j} should be Iterable; is"
+                            + type(pair).__name__)
+        if len(pair) != 2:
+            raise ValueError(f"{kind} update sequence element #{j} has length {len(pair)}; 2 is required")
+        yield pair[0], pair[1]
+
+
 class ModuleDict(_Keyed, Module):
     """A dict of modules; keys keep their insertion order."""
 
@@ -392,8 +485,16 @@ class ModuleDict(_Keyed, Module):
     def values(self):
         return self._modules.values()
 
+    def clear(self) -> None:
+        self._modules.clear()
+
+    pop = _pop
+
     def update(self, modules) -> None:
-        pairs = modules.items() if isinstance(modules, (container_abcs.Mapping, ModuleDict)) else modules
+        if isinstance(modules, (container_abcs.Mapping, ModuleDict)):
+            pairs = modules.items()
+        else:
+            pairs = _key_value_pairs(modules, "ModuleDict", "ModuleDict")
         for key, module in pairs:
             self[key] = module
 
@@ -507,9 +608,54 @@ class ParameterDict(_Keyed, Module):
         elif isinstance(parameters, container_abcs.Mapping):
             pairs = sorted(parameters.items())
         else:
-            pairs = parameters
+            pairs = _key_value_pairs(parameters, "ParametersDict", "ParameterDict")
         for key, value in pairs:
             self[key] = value
+
+    def __reversed__(self):
+        return reversed(self._keys)
+
+    def copy(self) -> "ParameterDict":
+        """A new ParameterDict holding the same parameters (not copies of them), in order."""
+        return ParameterDict(OrderedDict((k, self[k]) for k in self._keys))
+
+    pop = _pop
+
+    def get(self, key: str, default=None):
+        return self[key] if key in self else default
+
+    def setdefault(self, key: str, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def popitem(self) -> tuple:
+        """Remove and return the last inserted (key, parameter) pair."""
+        if not self._keys:
+            raise KeyError("popitem(): dictionary is empty")
+        key = next(reversed(self._keys))
+        return key, _pop(self, key)
+
+    def clear(self) -> None:
+        for key in list(self._keys):
+            del self[key]
+
+    def fromkeys(self, keys, default=None) -> "ParameterDict":
+        return ParameterDict((key, default) for key in keys)
+
+    def __or__(self, other: "ParameterDict") -> "ParameterDict":
+        merged = self.copy()
+        merged.update(other)
+        return merged
+
+    def __ror__(self, other: "ParameterDict") -> "ParameterDict":
+        merged = other.copy()
+        merged.update(self)
+        return merged
+
+    def __ior__(self, other: "ParameterDict") -> "ParameterDict":
+        self.update(other)
+        return self
 
     def extra_repr(self) -> str:
         return "\n".join(_describe_entry(k, p, torch.typename) for k, p in self.items())
@@ -518,7 +664,7 @@ class ParameterDict(_Keyed, Module):
         raise RuntimeError("ParameterDict should not be called.")
 
 
-# %% chapters/02_registration.ipynb, cell 72
+# %% chapters/02_registration.ipynb, cell 74
 import math
 
 import torch.nn.functional as F
@@ -567,15 +713,50 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+def _check_conv_args(in_channels, out_channels, stride, padding, groups, padding_mode) -> None:
+    """torch's constructor checks of a convolution, in torch's order and words."""
+    if groups <= 0:
+        raise ValueError("groups must be a positive integer")
+    if in_channels % groups != 0:
+        raise ValueError("in_channels must be divisible by groups")
+    if out_channels % groups != 0:
+        raise ValueError("out_channels must be divisible by groups")
+    if isinstance(padding, str):
+        strings = {"same", "valid"}  # a set, printed in the same order as torch prints its own
+        if padding not in strings:
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of {strings}")
+        if padding == "same" and any(s != 1 for s in stride):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+    modes = {"zeros", "reflect", "replicate", "circular"}
+    if padding_mode not in modes:
+        raise ValueError(f"padding_mode must be one of {modes}, but got padding_mode='{padding_mode}'")
+
+
+def _pads_for_f_pad(padding, kernel_size: tuple, dilation: tuple) -> list[int]:
+    """The padding as F.pad wants it (last dimension first, each side): [left, right, top, bottom].
+    'same' splits d*(k-1) with the extra element on the right/bottom; 'valid' is no padding."""
+    if padding == "valid":
+        return [0, 0] * len(kernel_size)
+    if padding == "same":
+        totals = [d * (k - 1) for d, k in zip(dilation, kernel_size)]
+        return [side for total in reversed(totals) for side in (total // 2, total - total // 2)]
+    return [p for p in reversed(padding) for _ in range(2)]
+
+
 class Conv2d(Module):
     """2-D convolution, weight [out_channels, in_channels / groups, kH, kW]."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, device=None, dtype=None) -> None:
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device=None, dtype=None) -> None:
         super().__init__()
+        stride = _pair(stride)
+        _check_conv_args(in_channels, out_channels, stride, padding, groups, padding_mode)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.kernel_size, self.stride = _pair(kernel_size), stride
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.dilation, self.padding_mode = _pair(dilation), padding_mode
+        self._reversed_padding_repeated_twice = _pads_for_f_pad(self.padding, self.kernel_size, self.dilation)
         _weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size), bias, device, dtype)
         self.reset_parameters()
 
@@ -583,7 +764,10 @@ class Conv2d(Module):
         _fan_in_uniform_(self)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.padding_mode == "zeros":
+            return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+        return F.conv2d(padded, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -593,10 +777,11 @@ class Conv2d(Module):
             s += f", dilation={self.dilation}"
         if self.groups != 1:
             s += f", groups={self.groups}"
-        return s + (", bias=False" if self.bias is None else "")
+        s += ", bias=False" if self.bias is None else ""
+        return s + (f", padding_mode={self.padding_mode}" if self.padding_mode != "zeros" else "")
 
 
-# %% chapters/02_registration.ipynb, cell 74
+# %% chapters/02_registration.ipynb, cell 76
 class _BatchNorm(Module):
     """Normalise over the batch; learnable weight/bias, running statistics as buffers."""
 
@@ -627,17 +812,25 @@ class _BatchNorm(Module):
                 self.register_buffer(name, None)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
+    def reset_running_stats(self) -> None:
+        """Back to the statistics of no batch: mean 0, variance 1, no batch counted."""
         if self.track_running_stats:
             self.running_mean.zero_()
             self.running_var.fill_(1)
             self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)
 
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        raise NotImplementedError
+
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
@@ -656,12 +849,20 @@ class _BatchNorm(Module):
 class BatchNorm1d(_BatchNorm):
     """BatchNorm over (N, C) or (N, C, L) inputs."""
 
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
+
 
 class BatchNorm2d(_BatchNorm):
     """BatchNorm over (N, C, H, W) inputs."""
 
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() != 4:
+            raise ValueError(f"expected 4D input (got {input.dim()}D input)")
 
-# %% chapters/02_registration.ipynb, cell 75
+
+# %% chapters/02_registration.ipynb, cell 77
 class Embedding(Module):
     """A lookup table of num_embeddings vectors; the padding_idx row starts at zero."""
 
@@ -669,8 +870,11 @@ class Embedding(Module):
                  device=None, dtype=None) -> None:
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        if padding_idx is not None and padding_idx < 0:
-            padding_idx += num_embeddings
+        if padding_idx is not None:
+            if padding_idx > 0 and padding_idx >= num_embeddings or padding_idx < -num_embeddings:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            if padding_idx < 0:
+                padding_idx += num_embeddings
         self.padding_idx = padding_idx
         self.weight = Parameter(torch.empty((num_embeddings, embedding_dim), device=device, dtype=dtype))
         self.reset_parameters()

@@ -4,6 +4,7 @@ __all__ = []
 
 # %% chapters/04_state_dict.ipynb, cell 35
 import itertools
+import warnings
 from collections import OrderedDict, namedtuple
 from collections import abc as container_abcs
 
@@ -92,6 +93,12 @@ def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, miss
             error_msgs.append(f"size mismatch for {key}: copying a param with shape {value.shape} from "
                               f"checkpoint, the shape in current model is {param.shape}.")
             continue
+        if param.is_meta and not value.is_meta and not assign:
+            warnings.warn(f"for {key}: copying from a non-meta parameter in the checkpoint to a meta "
+                          "parameter in the current model, which is a no-op. (Did you mean to pass "
+                          "`assign=True` to assign items in the state dictionary to their "
+                          "corresponding key in the module instead of copying them in place?)",
+                          stacklevel=2)
         try:
             with torch.no_grad():
                 if assign:
@@ -169,7 +176,8 @@ def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, miss
     if (version is None or version < 2) and self.track_running_stats:
         key = prefix + "num_batches_tracked"
         if key not in state_dict:
-            state_dict[key] = (self.num_batches_tracked if self.num_batches_tracked is not None
+            tracked = self.num_batches_tracked  # a meta counter has no value to keep: start at 0
+            state_dict[key] = (tracked if tracked is not None and not tracked.is_meta
                                else torch.tensor(0, dtype=torch.long))
     Module._load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                                  unexpected_keys, error_msgs)

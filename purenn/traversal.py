@@ -3,6 +3,8 @@ __all__ = []
 
 
 # %% chapters/03_traversal.ipynb, cell 55
+import warnings
+
 import torch
 
 from purenn.parameter import Parameter, add_to_class
@@ -135,7 +137,7 @@ def apply(self, fn):
 
 @add_to_class(Module)
 def _apply(self, fn, recurse: bool = True):
-    """Replace every parameter's, gradient's and buffer's data with fn(tensor), in place if possible."""
+    """Apply fn to every tensor: Parameters stay the same objects when compatible; buffers are replaced."""
     if recurse:
         for module in self.children():
             module._apply(fn)
@@ -168,6 +170,13 @@ def _cast_floating(dtype):
     return lambda t: t.to(dtype) if t.is_floating_point() else t
 
 
+_COMPLEX_WARNING = (
+    "Complex modules are a new feature under active development whose design may change, and some "
+    "modules might not work as expected when using complex tensors as parameters or buffers. Please "
+    "file an issue at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml if a "
+    "complex module does not work as expected.")
+
+
 @add_to_class(Module)
 def to(self, *args, **kwargs):
     """Move and/or cast parameters and buffers; only floating-point tensors change dtype."""
@@ -175,12 +184,21 @@ def to(self, *args, **kwargs):
     if dtype is not None and not (dtype.is_floating_point or dtype.is_complex):
         raise TypeError("nn.Module.to only accepts floating point or complex "
                         f"dtypes, but got desired dtype={dtype}")
+    if dtype is not None and dtype.is_complex:
+        warnings.warn(_COMPLEX_WARNING, stacklevel=2)
 
     def convert(t):
         cast = dtype if t.is_floating_point() or t.is_complex() else None
-        if memory_format is not None and t.dim() in (4, 5):
-            return t.to(device, cast, non_blocking, memory_format=memory_format)
-        return t.to(device, cast, non_blocking)
+        try:
+            if memory_format is not None and t.dim() in (4, 5):
+                return t.to(device, cast, non_blocking, memory_format=memory_format)
+            return t.to(device, cast, non_blocking)
+        except NotImplementedError as e:
+            if str(e) != "Cannot copy out of meta tensor; no data!":
+                raise
+            raise NotImplementedError(f"{e} Please use torch.nn.Module.to_empty() instead of "
+                                      "torch.nn.Module.to() when moving module from meta to a "
+                                      "different device.") from None
     return self._apply(convert)
 
 
