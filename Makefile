@@ -4,12 +4,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NB     ?=
+# Test workers (pytest-xdist processes); 0 runs every test in one process. PYTEST_ARGS is passed on.
+TEST_JOBS   ?= 2
+PYTEST_ARGS ?=
 
-.PHONY: help book test lab normalize export release notebooks figures grade grade-batch bench-grade bench bench-quick clean
+.PHONY: help book test test-fast bench-test lab normalize export release notebooks figures grade grade-batch bench-grade bench bench-quick clean
 
 help:
 	@echo "make book       build the HTML book into _build/html"
-	@echo "make test       run the whole test suite (nbval, sync checks, book build, grader)"
+	@echo "make test       run the whole test suite (nbval, sync checks, book build, grader) on TEST_JOBS=2 workers"
+	@echo "make test-fast  the same without the tests marked slow (end to end), for the edit-run loop"
 	@echo "make lab        open the notebooks in JupyterLab"
 	@echo "make notebooks  export purenn, re-execute chapters and solutions, regenerate exercises"
 	@echo "make normalize  re-execute chapters, solutions and appendix notebooks in a fresh kernel"
@@ -19,8 +23,9 @@ help:
 	@echo "make grade NB=path/to/submission.ipynb   grade one exercise notebook"
 	@echo "make grade-batch DIR=submissions/ [CSV=grades.csv] [JOBS=2]   grade a folder into a CSV"
 	@echo "make bench-grade  time the grader against a bare nbval run, and batch throughput"
-	@echo "make bench       all benchmarks: set-up from a fresh clone, grading, purenn vs torch.nn"
+	@echo "make bench       all benchmarks: set-up from a fresh clone, fast tests, grading, purenn vs torch.nn"
 	@echo "make bench-quick the same without the set-up part (minutes instead of ten)"
+	@echo "make bench-test  run make test here: duration, peak live kernels, peak memory"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +37,10 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(TEST_JOBS) -m "not slow" $(PYTEST_ARGS)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab
@@ -67,6 +75,9 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) -m bench --quick
+
+bench-test: $(STAMP)
+	$(PY) -m bench.suite
 
 clean:
 	rm -rf _build

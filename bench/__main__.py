@@ -1,11 +1,13 @@
 """Run every benchmark and end with a one-line summary of the figures.
 
-    python -m bench            set-up, grading, purenn vs torch.nn   (make bench)
-    python -m bench --quick    grading, purenn vs torch.nn           (make bench-quick)
+    python -m bench            set-up, fast tests, grading, purenn vs torch.nn   (make bench)
+    python -m bench --quick    fast tests, grading, purenn vs torch.nn           (make bench-quick)
 
-Parts: `bench.setup` (fresh clone: first `make book` with its new venv, rebuild, `make test`;
-several minutes), `bench/grade.py` (the grader against bare nbval, batch throughput; run as a
-script, its output passed through) and `bench.modules` (the 1,000-module tree, in this process).
+Parts: `bench.setup` (fresh clone: first `make book` with its new venv, rebuild, `make test`
+with its peak live kernels and memory; several minutes), `bench.suite --fast` (`make test-fast`
+in this checkout, measured the same way, its output in _build/bench-test-fast.log),
+`bench/grade.py` (the grader against bare nbval, batch throughput; run as a script, its output
+passed through) and `bench.modules` (the 1,000-module tree, in this process).
 Each part can also be run alone. Nothing here asserts on a time.
 """
 from __future__ import annotations
@@ -47,10 +49,26 @@ def run_grade() -> str:
     return ", ".join(parts)
 
 
+def run_fast_tests() -> str:
+    """`make test-fast` here, its output in a log; print and return its figures."""
+    from bench import suite
+    from bench.setup import clean_env
+
+    log = ROOT / "_build" / "bench-test-fast.log"
+    log.parent.mkdir(exist_ok=True)
+    with log.open("w") as out:
+        measured = suite.measure(["make", "--no-print-directory", "test-fast"], ROOT, clean_env(), out)
+    status = "passed" if measured.returncode == 0 else f"FAILED ({measured.returncode}), see {log}"
+    print(f"  make test-fast   {suite.describe(measured)}\n  {measured.last_line}   {status}")
+    return f"test-fast {measured.seconds:.0f}s ({measured.cpu_seconds:.0f}s CPU, " \
+           f"{measured.peak_kernels} kernels, {measured.peak_rss / 2**30:.1f} GiB)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="skip the set-up part (fresh clone, make book twice, make test)")
+    parser.add_argument("--no-fast-tests", action="store_true", help="skip the make test-fast part")
     parser.add_argument("--no-grade", action="store_true", help="skip the grading part")
     parser.add_argument("--repeat", type=int, default=7,
                         help="samples per operation and library in the purenn/torch part")
@@ -64,6 +82,12 @@ def main() -> None:
         from bench import setup
         heading("set-up (fresh clone of HEAD)")
         figures.append(setup.summary(setup.run()))
+
+    if args.no_fast_tests:
+        figures.append("test-fast skipped")
+    else:
+        heading("fast tests (make test-fast, this checkout)")
+        figures.append(run_fast_tests())
 
     if args.no_grade:
         figures.append("grade skipped")

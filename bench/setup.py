@@ -4,8 +4,9 @@
 
 The first `make book` includes creating .venv and installing requirements.txt (from whatever
 package index and pip cache the machine is configured with); the second is the incremental
-rebuild; `make test` is the whole suite (several minutes). Each step's output goes to a log in
-the temporary directory, whose tail is printed when a step fails. Figures only.
+rebuild; `make test` is the whole suite, sampled by `bench.suite` for its peak number of live
+kernels and peak memory. Each step's output goes to a log in the temporary directory, whose tail
+is printed when a step fails. Figures only.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from bench import suite
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = [("book", ["make", "book"]), ("rebuild", ["make", "book"]), ("test", ["make", "test"])]
@@ -43,7 +46,10 @@ def _tail(log: Path, lines: int = 25) -> str:
 
 
 def run(keep: bool = False) -> dict:
-    """Clone, time the steps, print each figure; return {step: seconds or None if it failed}."""
+    """Clone, time the steps, print each figure; return {step: seconds or None if it failed}.
+
+    The `make test` step also leaves its `suite.Measure` under "test-measure".
+    """
     tmp = Path(tempfile.mkdtemp(prefix="bench-setup-"))
     results: dict = {}
     try:
@@ -58,11 +64,15 @@ def run(keep: bool = False) -> dict:
             log = tmp / f"{name}.log"
             start = time.perf_counter()
             with log.open("w") as out:
-                try:
-                    rc = subprocess.run(cmd, cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, timeout=TIMEOUT).returncode
-                except subprocess.TimeoutExpired:
-                    rc = "timeout"
+                if name == "test":
+                    results["test-measure"] = measured = suite.measure(cmd, clone, env, out, TIMEOUT)
+                    rc = measured.returncode
+                else:
+                    try:
+                        rc = subprocess.run(cmd, cwd=clone, env=env, stdout=out, stdin=subprocess.DEVNULL,
+                                            stderr=subprocess.STDOUT, timeout=TIMEOUT).returncode
+                    except subprocess.TimeoutExpired:
+                        rc = "timeout"
             seconds = time.perf_counter() - start
             label = {"book": "make book (new venv + build)", "rebuild": "make book (rebuild)",
                      "test": "make test (whole suite)"}[name]
@@ -72,6 +82,7 @@ def run(keep: bool = False) -> dict:
                 if name == "test":
                     last = [l for l in log.read_text(errors="replace").splitlines() if l.strip()]
                     extra = f"   {last[-1].strip('= ')}" if last else ""
+                    extra += f"\n  {'':<30} {suite.describe(results['test-measure'])}"
                 print(f"  {label:<30} {seconds:8.1f} s{extra}", flush=True)
             else:
                 results[name] = None
@@ -97,8 +108,13 @@ def _figure(results: dict, name: str) -> str:
 
 
 def summary(results: dict) -> str:
-    return " / ".join(f"{label} {_figure(results, name)}" for label, name in
+    text = " / ".join(f"{label} {_figure(results, name)}" for label, name in
                       (("setup book", "book"), ("rebuild", "rebuild"), ("test", "test")))
+    measured = results.get("test-measure")
+    if measured is not None:
+        text += (f" ({measured.cpu_seconds:.0f}s CPU, {measured.peak_kernels} kernels, "
+                 f"{measured.peak_rss / 2**30:.1f} GiB)")
+    return text
 
 
 def main() -> None:

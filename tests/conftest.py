@@ -1,4 +1,8 @@
-"""Shared helpers for the test suite."""
+"""Shared helpers and fixtures of the test suite.
+
+Marks (`slow`), scheduling on pytest-xdist workers and `once_per_session` (the `once` fixture)
+live in tools/pytest_plugin.py, which pytest.ini loads for every run.
+"""
 from __future__ import annotations
 
 import re
@@ -27,6 +31,7 @@ def root():
 
 
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+BOOK_BUILD_TIMEOUT = 900  # seconds; ten times what a build takes on two busy cores
 
 
 def _entries(items: list, depth: int):
@@ -47,13 +52,18 @@ def toc_pages() -> list[tuple[str, int]]:
     return [(re.sub(r"\.(md|ipynb)$", "", name), depth) for name, depth in pages]
 
 
-@pytest.fixture(scope="session")
-def built_book(tmp_path_factory) -> Path:
-    """The HTML book, built once from this checkout with warnings as errors, in a private folder."""
-    out = tmp_path_factory.mktemp("book")
+def build_book(out: Path) -> Path:
+    """Build the HTML book from this checkout into `out`, warnings as errors; return the html folder."""
     run = subprocess.run([str(JUPYTER_BOOK), "build", str(notebooks.ROOT), "--path-output", str(out),
-                          "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=900)
+                          "-W", "-n", "--keep-going"], capture_output=True, text=True,
+                         timeout=BOOK_BUILD_TIMEOUT)
     log = run.stdout + run.stderr
     warnings = [line for line in log.splitlines() if re.search(r"\bWARNING\b|\bERROR\b", line)]
     assert run.returncode == 0 and not warnings, "\n".join(warnings) or log[-3000:]
     return out / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def built_book(once) -> Path:
+    """The HTML book, built once per run (however many workers ask) in a private folder."""
+    return once("book", build_book)

@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 import nbformat
+from jupyter_client import AsyncKernelManager
 from nbclient import NotebookClient
-from jupyter_client import KernelManager
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
+from traitlets import default
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -18,6 +19,14 @@ CELL_TIMEOUT = 120
 # Error outputs show the exception line only: full tracebacks would print paths of this machine's
 # site-packages into the book (nbval ignores tracebacks when it compares outputs).
 KERNEL_ARGS = ["--InteractiveShell.xmode=Minimal"]
+
+
+class CurrentEnvKernelManager(AsyncKernelManager):
+    """Starts nbval's kernel of this very environment (the kernel `pytest --nbval-current-env` uses)."""
+
+    @default("kernel_spec_manager")
+    def _current_env_kernelspecs(self):
+        return NbvalKernelspecManager(data_dir=self.data_dir)
 
 
 def read(path: Path | str) -> nbformat.NotebookNode:
@@ -79,10 +88,13 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, allow_errors: bool = False,
     """Run every cell top to bottom in a fresh kernel of this environment (as nbval does).
 
     Without `allow_errors`, an error in a cell not tagged `raises-exception` stops the run.
+    The kernel is shut down when the run ends, however it ends: the client creates its own
+    kernel manager, and nbclient only shuts down kernels whose manager it owns.
     """
     nb = copy.deepcopy(nb)
-    km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, allow_errors=allow_errors,
+    client = NotebookClient(nb, kernel_name=CURRENT_ENV_KERNEL_NAME,
+                            kernel_manager_class=CurrentEnvKernelManager, shutdown_kernel="immediate",
+                            timeout=CELL_TIMEOUT, allow_errors=allow_errors,
                             extra_arguments=KERNEL_ARGS, resources={"metadata": {"path": str(cwd)}})
     client.execute(**({"env": {**os.environ, **env}} if env else {}))
     return nb

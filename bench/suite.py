@@ -1,0 +1,138 @@
+"""Run the test suite and print its duration, peak number of live kernels and peak memory.
+
+    python -m bench.suite [--fast] [--jobs N] [--interval 0.5] [-- PYTEST ARGS...]
+
+Runs `make test` (or `make test-fast` under --fast) in this checkout and samples every process
+descending from it: Jupyter kernels (processes running `ipykernel_launcher`) are counted, and the
+resident memory (RSS) of the whole tree is summed; the CPU time of the tree (user + system, of
+every process that was waited for) is a figure that does not depend on how busy the machine
+is: on N idle cores the run cannot take less than CPU time / N. RSS counts pages shared between processes
+(the torch libraries every kernel maps) once per process, so the memory figure is an upper
+bound. `bench.setup` measures `make test` in a fresh clone the same way. Figures only: nothing
+here asserts on a time, and they depend on what else the machine is doing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+KERNEL_MARK = "ipykernel_launcher"
+GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess)
+
+
+@dataclass
+class Measure:
+    returncode: int | str  # "timeout" when the command ran past its limit
+    seconds: float
+    peak_kernels: int
+    peak_rss: int  # bytes, summed over the process tree
+    cpu_seconds: float  # user + system time of the finished process tree
+    last_line: str  # the last non-empty line of output (pytest's summary)
+
+
+def sample(root: psutil.Process) -> tuple[int, int]:
+    """(kernels alive, summed RSS in bytes) of `root` and every process below it."""
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except GONE:
+        return 0, 0
+    kernels = rss = 0
+    for proc in procs:
+        try:
+            rss += proc.memory_info().rss
+            kernels += any(KERNEL_MARK in part for part in proc.cmdline())
+        except GONE:
+            continue
+    return kernels, rss
+
+
+def measure(cmd: list[str], cwd: Path, env: dict | None = None, out: IO[str] | None = None,
+            timeout: float | None = None, interval: float = 0.5) -> Measure:
+    """Run `cmd`, writing its output to `out` (default: this stdout), sampling its process tree."""
+    peak = [0, 0]
+    last = ""
+    done, fired = threading.Event(), threading.Event()
+    start = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    root = psutil.Process(proc.pid)
+
+    def watch():
+        while not done.is_set():
+            kernels, rss = sample(root)
+            peak[0], peak[1] = max(peak[0], kernels), max(peak[1], rss)
+            done.wait(interval)
+
+    def stop(*_):
+        fired.set()
+        os.killpg(proc.pid, signal.SIGTERM)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    timer = threading.Timer(timeout, stop) if timeout else None
+    if timer:
+        timer.start()
+    try:
+        for line in proc.stdout:
+            (out or sys.stdout).write(line)
+            (out or sys.stdout).flush()
+            if line.strip():
+                last = line.strip()
+        proc.wait()
+    except KeyboardInterrupt:
+        stop()
+        raise
+    finally:
+        done.set()
+        watcher.join()
+        if timer:
+            timer.cancel()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Measure("timeout" if fired.is_set() else proc.returncode, time.monotonic() - start,
+                   peak[0], peak[1], cpu, last.strip("= "))
+
+
+def describe(m: Measure) -> str:
+    """One line: wall time, peak kernels, peak RSS."""
+    return (f"{m.seconds:.0f} s wall, {m.cpu_seconds:.0f} s CPU, peak {m.peak_kernels} live kernels, "
+            f"peak RSS {m.peak_rss / 2**30:.2f} GiB (process tree, summed)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fast", action="store_true", help="make test-fast instead of make test")
+    parser.add_argument("--jobs", type=int, help="TEST_JOBS for make (default: the Makefile's)")
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between samples")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest options (after --)")
+    args = parser.parse_args()
+    target = "test-fast" if args.fast else "test"
+    cmd = ["make", "--no-print-directory", target]
+    if args.jobs:
+        cmd.append(f"TEST_JOBS={args.jobs}")
+    if args.pytest_args:
+        cmd.append("PYTEST_ARGS=" + " ".join(args.pytest_args))
+    print("$ " + " ".join(cmd), flush=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    m = measure(cmd, ROOT, env=env, interval=args.interval)
+    status = "passed" if m.returncode == 0 else f"exit {m.returncode}"
+    print(f"  make {target}: {m.last_line}")
+    print(f"bench: {target} {describe(m)}, {status}")
+    sys.exit(0 if m.returncode == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""`tools.notebooks.execute` shuts its kernel down when the notebook is done, however it ends.
+
+Each run records the kernel's process id from inside the kernel, then the tests check that the
+process is gone and that no kernel process is left below this one.
+"""
+from __future__ import annotations
+
+import nbformat
+import psutil
+import pytest
+from nbclient.exceptions import CellExecutionError
+
+from tools import notebooks
+
+PID_CELL = "import os\nprint(os.getpid())"
+
+
+def notebook(*sources: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+
+
+def live_kernels() -> set[int]:
+    """Pids of Jupyter kernels running below this process (zombies excluded)."""
+    pids = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if (proc.status() != psutil.STATUS_ZOMBIE
+                    and any("ipykernel_launcher" in part for part in proc.cmdline())):
+                pids.add(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return pids
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def kernel_pid(nb: nbformat.NotebookNode) -> int:
+    return int(nb.cells[0].outputs[0]["text"])
+
+
+def test_a_finished_notebook_leaves_no_kernel(tmp_path):
+    before = live_kernels()
+    done = notebooks.execute(notebook(PID_CELL, "print(sum(range(10)))"), cwd=tmp_path)
+    pid = kernel_pid(done)
+    assert pid not in before and done.cells[1].outputs[0]["text"] == "45\n"
+    assert gone(pid), f"kernel {pid} is still running"
+    assert live_kernels() <= before
+
+
+def test_a_notebook_stopped_by_an_error_leaves_no_kernel(tmp_path):
+    before = live_kernels()
+    nb = notebook(PID_CELL, f"open({str(tmp_path / 'pid')!r}, 'w').write(str(os.getpid()))",
+                  "raise ValueError('stop here')", "print('never')")
+    with pytest.raises(CellExecutionError, match="stop here"):
+        notebooks.execute(nb, cwd=tmp_path)
+    pid = int((tmp_path / "pid").read_text())
+    assert gone(pid), f"kernel {pid} is still running"
+    assert live_kernels() <= before
+
+
+def test_many_notebooks_in_a_row_never_accumulate_kernels(tmp_path):
+    before = live_kernels()
+    pids = set()
+    for _ in range(3):
+        pids.add(kernel_pid(notebooks.execute(notebook(PID_CELL), cwd=tmp_path)))
+        assert live_kernels() <= before
+    assert len(pids) == 3, "each run has a fresh kernel"
+    assert all(gone(pid) for pid in pids)
+
+
+def test_the_kernel_runs_in_cwd_with_the_given_environment(tmp_path):
+    done = notebooks.execute(notebook("import os\nprint(os.getcwd(), os.environ['BOOK_PROBE'])"),
+                             cwd=tmp_path, env={"BOOK_PROBE": "probe-42"})
+    assert done.cells[0].outputs[0]["text"] == f"{tmp_path} probe-42\n"
