@@ -4,13 +4,17 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NB     ?=
+# Jupyter refuses to start as root ("Running as root is not recommended"), which course containers
+# often are: there, pass --allow-root. LAB_ARGS adds options, e.g. LAB_ARGS="--no-browser --port=8890".
+LAB_ARGS ?=
+AS_ROOT  := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help book test lab normalize export release notebooks figures grade grade-batch bench-grade bench bench-quick clean
 
 help:
 	@echo "make book       build the HTML book into _build/html"
 	@echo "make test       run the whole test suite (nbval, sync checks, book build, grader)"
-	@echo "make lab        open the notebooks in JupyterLab"
+	@echo "make lab        open the notebooks in JupyterLab (also as root; LAB_ARGS=... adds options)"
 	@echo "make notebooks  export purenn, re-execute chapters and solutions, regenerate exercises"
 	@echo "make normalize  re-execute chapters, solutions and appendix notebooks in a fresh kernel"
 	@echo "make export     regenerate purenn/ from the chapters' export cells"
@@ -35,7 +39,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab
+	$(VENV)/bin/jupyter lab $(AS_ROOT) $(LAB_ARGS)
 
 export: $(STAMP)
 	$(PY) -m tools.export
