@@ -35,7 +35,6 @@ class NarrowFigures(SphinxTransform):
                 continue
             narrow = image.deepcopy()
             narrow["uri"] = twin
-            narrow.pop("candidates", None)
             narrow["classes"] = [c for c in image["classes"] if c != "figure-wide"] + ["figure-narrow"]
             image["classes"].append("figure-wide")
             image.parent.insert(image.parent.index(image) + 1, narrow)
