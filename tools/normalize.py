@@ -8,7 +8,8 @@ Notebooks are written as nbformat 4.5, where every cell has an id. A cell keeps 
 a cell without one (a 4.4 notebook, a cell added outside Jupyter) gets one derived from its type
 and source, so converting a notebook twice gives the same ids and re-running the tools never
 changes them. JupyterLab upgrades a 4.4 notebook by inventing ids, which marks it modified as soon
-as it is opened; a 4.5 notebook with ids opens unchanged.
+as it is opened. (It also writes the kernel's full `language_info`, Python version included, into
+the metadata once the kernel starts, which the minimal metadata kept here does not hold.)
 """
 from __future__ import annotations
 
