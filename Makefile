@@ -7,6 +7,10 @@ NB     ?=
 # Test workers (pytest-xdist processes); 0 runs every test in one process. PYTEST_ARGS is passed on.
 TEST_JOBS   ?= 2
 PYTEST_ARGS ?=
+# Jupyter refuses to start as root ("Running as root is not recommended"), which course containers
+# often are: there, pass --allow-root. LAB_ARGS adds options, e.g. LAB_ARGS="--no-browser --port=8890".
+LAB_ARGS ?=
+AS_ROOT  := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help book test test-fast bench-test lab normalize export release notebooks figures grade grade-batch bench-grade bench bench-quick clean
 
@@ -14,7 +18,7 @@ help:
 	@echo "make book       build the HTML book into _build/html"
 	@echo "make test       run the whole test suite (nbval, sync checks, book build, grader) on TEST_JOBS=2 workers"
 	@echo "make test-fast  the same without the tests marked slow (end to end), for the edit-run loop"
-	@echo "make lab        open the notebooks in JupyterLab"
+	@echo "make lab        open the notebooks in JupyterLab (also as root; LAB_ARGS=... adds options)"
 	@echo "make notebooks  export purenn, re-execute chapters and solutions, regenerate exercises"
 	@echo "make normalize  re-execute chapters, solutions and appendix notebooks in a fresh kernel"
 	@echo "make export     regenerate purenn/ from the chapters' export cells"
@@ -43,7 +47,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -n $(TEST_JOBS) -m "not slow" $(PYTEST_ARGS)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab
+	$(VENV)/bin/jupyter lab $(AS_ROOT) $(LAB_ARGS)
 
 export: $(STAMP)
 	$(PY) -m tools.export

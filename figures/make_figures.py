@@ -8,8 +8,10 @@ checkpoint round trip) or quoted from torch's own source, and checked here while
 figure cannot silently disagree with the installed torch. The output is byte-for-byte
 deterministic: fixed fonts, fixed SVG hash salt, no dates.
 
-Every figure sits on its own light, rounded card with dark text, so it reads the same in the
-light and in the dark theme of the book.
+Every figure sits on its own rounded card. Its colours are CSS variables defined inside the SVG:
+the light palette by default, the dark one under `prefers-color-scheme: dark`. A browser hands an
+SVG image the colour scheme of the page that shows it, and the book's dark theme sets
+`color-scheme: dark`, so a figure follows the book's light/dark switch.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import argparse
 import filecmp
 import inspect
 import io
+import re
 import sys
 import tempfile
 from collections import OrderedDict
@@ -53,18 +56,61 @@ plt.rcParams.update({
 SAVE_KW = {"format": "svg", "metadata": {"Date": None, "Creator": None}, "facecolor": "none"}
 
 W = 8.0  # figure width in inches; the book shows it at about 770 px, so 10pt text is 13 px
+# The narrow twin (NAME.narrow.svg) of each figure, shown on phones: a 390 px screen gives it
+# about 350 px, so its 10pt text is still 10 CSS px there (the wide one would be 6 px).
+WN = 4.4
 PAD = 0.3  # inner margin of the card
 
-INK = "#1f2328"
-MUTED = "#59636e"
-CARD, CARD_EDGE = "#f6f8fa", "#c9d1d9"
-WHITE = "#ffffff"
-DECIDE, DECIDE_FILL = "#7d5a00", "#fff5d6"
-PARAM, PARAM_FILL = "#0a5ac2", "#e3eefc"
-BUFFER, BUFFER_FILL = "#1a7339", "#e2f3e7"
-MODULE, MODULE_FILL = "#7438d1", "#efe7fc"
-PLAIN, PLAIN_FILL = "#4f5862", "#eceff2"
-ERROR, ERROR_FILL = "#b4232c", "#fde8e8"
+# name: (light, dark). The dark values follow the book theme's dark colours (text #ced6dd on
+# #14181e); every figure is drawn with the light values, which save() turns into var(--name).
+PALETTE = {
+    "ink": ("#1f2328", "#ced6dd"),
+    "muted": ("#59636e", "#9ca4af"),
+    "card": ("#f6f8fa", "#1a1f26"),
+    "card-edge": ("#c9d1d9", "#48566b"),
+    "face": ("#ffffff", "#14181e"),
+    "decide": ("#7d5a00", "#e3b341"),
+    "decide-fill": ("#fff5d6", "#2e2508"),
+    "param": ("#0a5ac2", "#6cb6ff"),
+    "param-fill": ("#e3eefc", "#0f2540"),
+    "buffer": ("#1a7339", "#57c47b"),
+    "buffer-fill": ("#e2f3e7", "#0f2a19"),
+    "module": ("#7438d1", "#c297ff"),
+    "module-fill": ("#efe7fc", "#261a3f"),
+    "plain": ("#4f5862", "#a0aab4"),
+    "plain-fill": ("#eceff2", "#232a33"),
+    "error": ("#b4232c", "#ff8e87"),
+    "error-fill": ("#fde8e8", "#3a1417"),
+}
+INK, MUTED = PALETTE["ink"][0], PALETTE["muted"][0]
+CARD, CARD_EDGE = PALETTE["card"][0], PALETTE["card-edge"][0]
+WHITE = PALETTE["face"][0]
+DECIDE, DECIDE_FILL = PALETTE["decide"][0], PALETTE["decide-fill"][0]
+PARAM, PARAM_FILL = PALETTE["param"][0], PALETTE["param-fill"][0]
+BUFFER, BUFFER_FILL = PALETTE["buffer"][0], PALETTE["buffer-fill"][0]
+MODULE, MODULE_FILL = PALETTE["module"][0], PALETTE["module-fill"][0]
+PLAIN, PLAIN_FILL = PALETTE["plain"][0], PALETTE["plain-fill"][0]
+ERROR, ERROR_FILL = PALETTE["error"][0], PALETTE["error-fill"][0]
+HEX = re.compile(r"#[0-9a-fA-F]{6}\b")
+
+
+def palette_css() -> str:
+    """The SVG's own style sheet: one CSS variable per colour, light by default, dark on request."""
+    light = " ".join(f"--{name}: {pair[0]};" for name, pair in PALETTE.items())
+    dark = " ".join(f"--{name}: {pair[1]};" for name, pair in PALETTE.items())
+    return (f"svg {{ {light} }}\n@media (prefers-color-scheme: dark) {{ svg {{ {dark} }} }}\n"
+            "text { white-space: pre; }")  # keep the indentation of code lines
+
+
+def themed(svg: str) -> str:
+    """Replace every colour of matplotlib's SVG by its variable and add the palette's style sheet."""
+    for name, (light, _) in PALETTE.items():
+        svg = svg.replace(light, f"var(--{name})")
+    if HEX.search(svg):
+        raise ValueError(f"a colour outside the palette: {HEX.search(svg).group()}")
+    if svg.count("<defs>") < 1:
+        raise ValueError("no <defs> in matplotlib's SVG to hold the palette")
+    return svg.replace("<defs>", f'<defs>\n  <style type="text/css">{palette_css()}</style>', 1)
 
 BODY = 10  # pt, the smallest size used anywhere
 TITLE = 13.5
@@ -96,15 +142,23 @@ def line_height(size: float = BODY) -> float:
 
 
 class Canvas:
-    """A figure W inches wide whose data coordinates are inches, y pointing down."""
+    """A figure `width` inches wide whose data coordinates are inches, y pointing down.
 
-    def __init__(self, title: str, subtitle: str | None = None):
-        self.fig = plt.figure(figsize=(W, 4))
+    The title and the subtitle wrap to the width; `top` is the y below them.
+    """
+
+    def __init__(self, title: str, subtitle: str | None = None, width: float = W):
+        self.W = width
+        self.fig = plt.figure(figsize=(width, 4))
         self.ax = self.fig.add_axes((0, 0, 1, 1))
         self.ax.set_axis_off()
-        self.text(PAD, 0.42, title, size=TITLE, bold=True)
+        titles = wrap(title, width - 2 * PAD, size=TITLE, bold=True)
+        for i, line in enumerate(titles):
+            self.text(PAD, 0.42 + i * line_height(TITLE), line, size=TITLE, bold=True)
+        self.top = 0.42 + (len(titles) - 1) * line_height(TITLE) + 0.28 - line_height() / 2
         if subtitle:
-            self.text(PAD, 0.70, subtitle, color=MUTED)
+            self.top = self.lines(PAD, self.top, [(line, {"color": MUTED}) for line in
+                                                        wrap(subtitle, width - 2 * PAD)])
 
     def text(self, x, y, s, size=BODY, mono=False, bold=False, color=INK, ha="left", va="center",
              zorder=5):
@@ -138,13 +192,27 @@ class Canvas:
                      zorder=zorder)
 
     def save(self, path: Path, height: float) -> None:
-        self.fig.set_size_inches(W, height)
-        self.ax.set_xlim(0, W)
+        self.fig.set_size_inches(self.W, height)
+        self.ax.set_xlim(0, self.W)
         self.ax.set_ylim(height, 0)
-        self.box(0.02, 0.02, W - 0.04, height - 0.04, face=CARD, edge=CARD_EDGE, lw=1.0, r=0.18,
+        self.box(0.02, 0.02, self.W - 0.04, height - 0.04, face=CARD, edge=CARD_EDGE, lw=1.0, r=0.18,
                  zorder=0)
-        self.fig.savefig(path, **SAVE_KW)
+        out = io.StringIO()
+        self.fig.savefig(out, **SAVE_KW)
         plt.close(self.fig)
+        Path(path).write_text(themed(out.getvalue()), encoding="utf-8")
+
+
+def wrap(s: str, avail: float, **style) -> list[str]:
+    """Break s at spaces into lines no wider than avail inches (a single long word fails)."""
+    lines: list[str] = []
+    for word in s.split(" "):
+        if lines and width(f"{lines[-1]} {word}", **style) <= avail:
+            lines[-1] += f" {word}"
+        else:
+            fits(word, avail, **style)
+            lines.append(word)
+    return lines
 
 
 def fits(s, avail, **style):
@@ -644,6 +712,259 @@ def draw_checkpoint_timeline(path: Path) -> None:
     c.save(path, y + 0.2)
 
 
+# --- the narrow twins: the same content, stacked for a phone ----------------------------------
+
+# The same model as TREE_MODEL_CODE, one child per line (a test checks that both build it).
+TREE_MODEL_CODE_NARROW = ("nn.Sequential(OrderedDict(\n"
+                          "    encoder=nn.Linear(4, 3),\n"
+                          "    norm=nn.BatchNorm1d(3),\n"
+                          "    act=nn.ReLU(),\n"
+                          "    head=nn.Linear(3, 2, bias=False)))")
+NARROW_INDENT = 0.3
+
+
+def _muted_note(c: Canvas, y: float, text: str) -> float:
+    return c.lines(PAD, y, [(s, {"color": MUTED}) for s in wrap(text, c.W - 2 * PAD)])
+
+
+def draw_setattr_narrow(path: Path) -> None:
+    c = Canvas("module.name = value: the path through nn.Module.__setattr__",
+               f"torch {torch.__version__.split('+')[0]}: the checks run top to bottom, "
+               "the first one that matches wins", width=WN)
+    lh = line_height()
+    xs = PAD + 0.1                          # the "no" spine, left of every condition
+    xa = PAD + 0.3                          # conditions
+    xi = xa + NARROW_INDENT                 # actions and errors, under their condition
+    wi = c.W - PAD - xi
+    y = c.top + 0.15
+    c.box(xa, y, 1.9, 0.36, face=WHITE, edge=INK, r=0.18)
+    c.text(xa + 0.95, y + 0.18, "module.name = value", mono=True, ha="center")
+    spine_from = y + 0.18
+    c.line([(xa, spine_from), (xs, spine_from)])
+    y += 0.36 + 0.25
+    for br in _setattr_branches():
+        last = br["guard"] is None
+        hc = len(br["cond"]) * lh + 0.16
+        c.line([(xs, spine_from), (xs, y + hc / 2)])
+        c.arrow([(xs, y + hc / 2), (xa, y + hc / 2)])
+        if spine_from > c.top + 0.5:
+            c.text(xs + 0.06, y - 0.12, "no", color=MUTED)
+        c.box(xa, y, c.W - PAD - xa, hc, face=PLAIN_FILL if last else DECIDE_FILL,
+              edge=PLAIN if last else DECIDE)
+        c.lines(xa + 0.1, y + 0.08, [(s, {"mono": not last}) for s in br["cond"]])
+        spine_from = y + hc / 2
+        y += hc + 0.08
+        xy = xa + NARROW_INDENT / 2         # the "yes" line, down from the condition
+        yes_top = y - 0.08
+        if not last:
+            guard = " ".join(br["guard"])
+            y = c.lines(xi, y, [(f"yes, and {guard}", {"color": DECIDE, "bold": True})]) + 0.04
+        actions = [(s.strip() if st.get("mono") else s, st) for s, st in br["action"]]
+        rows = []
+        for s, st in actions:
+            rows += [(line, st) for line in wrap(s, wi - 0.2, mono=st.get("mono", False),
+                                                 bold=st.get("bold", False))]
+        ha_ = len(rows) * lh + 0.16
+        c.box(xi, y, wi, ha_, face=br["fill"], edge=br["color"])
+        c.lines(xi + 0.1, y + 0.08, rows)
+        c.line([(xy, yes_top), (xy, y + ha_ / 2)])
+        c.arrow([(xy, y + ha_ / 2), (xi, y + ha_ / 2)])
+        y += ha_ + 0.1
+        if last:
+            break
+        kind, message = br["error"]
+        text = wrap(" ".join(message), wi - 0.2, mono=True)
+        he = (1 + len(text)) * lh + 0.16
+        c.line([(xy, y - 0.1 - ha_ / 2), (xy, y + he / 2)], color=ERROR)
+        c.arrow([(xy, y + he / 2), (xi, y + he / 2)], color=ERROR)
+        c.text(xi - 0.04, y - 0.02, "no", color=ERROR, ha="right")
+        c.box(xi, y, wi, he, face=ERROR_FILL, edge=ERROR)
+        c.lines(xi + 0.1, y + 0.08, [(kind, {"bold": True, "color": ERROR})]
+                + [(s, {"mono": True}) for s in text])
+        y += he + 0.25
+    c.save(path, y + 0.1)
+
+
+def draw_module_tree_narrow(path: Path) -> None:
+    model = tree_model()
+    assert repr(eval(TREE_MODEL_CODE_NARROW, {"nn": nn, "OrderedDict": OrderedDict})) == repr(model)
+    c = Canvas("Every nn.Module keeps three dicts",
+               "each module's own dicts, read back from the model that this code builds "
+               f"(torch {torch.__version__.split('+')[0]}):", width=WN)
+    code = TREE_MODEL_CODE_NARROW.split("\n")
+    for s in code:
+        fits(s, c.W - 2 * PAD, mono=True)
+    y = c.lines(PAD, c.top + 0.06, [(s, {"mono": True}) for s in code]) + 0.2
+    lh = line_height()
+    colour = {"_parameters": PARAM, "_buffers": BUFFER, "_modules": MODULE}
+    rows = [("model", model, 0)] + [(name, m, 1) for name, m in model.named_children()]
+    trunk_top, stubs = None, []
+    for label, module, depth in rows:
+        x0 = PAD + depth * NARROW_INDENT
+        lines = [(label, {"mono": True, "bold": True})]
+        for name, shown in dict_entries(module).items():
+            if not shown:
+                lines.append((f"{name}: {{}}", {"mono": True, "color": MUTED}))
+                continue
+            lines.append((name, {"mono": True, "bold": True, "color": colour[name]}))
+            for s in shown:
+                fits(s, c.W - PAD - x0 - 0.45, mono=True)
+            lines += [(f"  {s}", {"mono": True}) for s in shown]
+        h = len(lines) * lh + 0.14
+        c.box(x0, y, c.W - PAD - x0, h, face=WHITE, edge=CARD_EDGE if depth else INK,
+              lw=1.0 if depth else 1.3)
+        c.lines(x0 + 0.12, y + 0.07, lines)
+        type_x = x0 + 0.12 + width(label, mono=True, bold=True) + 0.12
+        c.text(type_x, y + 0.07 + lh / 2, type(module).__name__, color=MUTED)
+        if depth == 0:
+            trunk_top = y + h
+        else:
+            stubs.append(y + 0.07 + lh / 2)
+        y += h + 0.12
+    tx = PAD + NARROW_INDENT / 2
+    c.line([(tx, trunk_top), (tx, stubs[-1])], color=MODULE, lw=1.4)
+    for sy in stubs:
+        c.arrow([(tx, sy), (PAD + NARROW_INDENT, sy)], color=MODULE, lw=1.4)
+    y = _muted_note(c, y + 0.02, "head.bias is registered as None: it stays in _parameters, but "
+                    "parameters() and state_dict() skip it. ReLU has no state, so all three of its "
+                    "dicts are empty.")
+    c.save(path, y + 0.2)
+
+
+def draw_state_dict_key_narrow(path: Path) -> None:
+    model = key_model()
+    keys = list(model.state_dict())
+    key = next(k for k in keys if k.count(".") == 3)
+    rows = resolve_key(model, key)
+    c = Canvas("Anatomy of a state_dict key",
+               "a real key of model.state_dict(), resolved by walking the dicts from the root",
+               width=WN)
+    size = 16
+    segs = key.split(".")
+    total = width(key, size=size, mono=True, bold=True)
+    fits(key, c.W - 2 * PAD, size=size, mono=True, bold=True)
+    x, ky = (c.W - total) / 2, c.top + 0.35
+    starts, ends = [], []
+    for i, seg in enumerate(segs):
+        starts.append(x)
+        c.text(x, ky, seg, size=size, mono=True, bold=True,
+               color=PARAM if i == len(segs) - 1 else MODULE)
+        x += width(seg, size=size, mono=True, bold=True)
+        ends.append(x)
+        if i < len(segs) - 1:
+            c.text(x, ky, ".", size=size, mono=True, bold=True, color=MUTED)
+            x += width(".", size=size, mono=True, bold=True)
+    by = ky + 0.24
+    for x0, x1, col in [(starts[0], ends[-2], MODULE), (starts[-1], ends[-1], PARAM)]:
+        c.line([(x0, by - 0.06), (x0, by), (x1, by), (x1, by - 0.06)], color=col, lw=1.3)
+    y = c.lines(PAD, by + 0.08, [(s, {"color": MODULE}) for s in
+                                 wrap("prefix: path of _modules names from the root", c.W - 2 * PAD)])
+    c.text(ends[-1], y + line_height() / 2, "local name", color=PARAM, ha="right")
+    y += line_height() + 0.2
+
+    c.text(PAD, y, "the walk, one segment at a time:", bold=True, color=MUTED)
+    y += 0.18
+    lh = line_height()
+    for i, (seg, role, lookup, result) in enumerate(rows):
+        last = i == len(rows) - 1
+        col, fill = (PARAM, PARAM_FILL) if last else (MODULE, MODULE_FILL)
+        fits(lookup, c.W - 2 * PAD - 0.2, mono=True)
+        h = 3 * lh + 0.14
+        c.box(PAD, y, c.W - 2 * PAD, h, face=fill, edge=col, lw=1.0)
+        c.text(PAD + 0.1, y + 0.07 + lh / 2, seg, mono=True, bold=True, color=col)
+        c.text(PAD + 0.1 + width(seg, mono=True, bold=True) + 0.15, y + 0.07 + lh / 2, role)
+        c.text(PAD + 0.1, y + 0.07 + 1.5 * lh, lookup, mono=True)
+        c.text(PAD + 0.1, y + 0.07 + 2.5 * lh, f"→ {result}", mono=True, bold=last)
+        y += h + 0.08
+
+    y += 0.3
+    heading = f"all {len(keys)} keys of this model's state_dict():"
+    c.text(PAD, y, heading, bold=True)
+    y += 0.24
+    legend_x = PAD
+    for label, col in [("in _parameters", PARAM), ("in _buffers", BUFFER)]:
+        c.box(legend_x, y - 0.06, 0.12, 0.12, face=col, edge=col, r=0.02)
+        c.text(legend_x + 0.18, y, label, color=col)
+        legend_x += 0.18 + width(label) + 0.3
+    y += 0.14
+    owners = dict(model.named_modules())
+    for j, k in enumerate(keys):
+        owner_name, _, local = k.rpartition(".")
+        fits(k, c.W - 2 * PAD, mono=True)
+        c.text(PAD, y + (j + 0.5) * lh, k, mono=True, bold=k == key,
+               color=PARAM if local in owners[owner_name]._parameters else BUFFER)
+    y += len(keys) * lh
+    missing = [str(i) for i, m in enumerate(model.encoder.layers) if not m.state_dict()]
+    y = _muted_note(c, y + 0.1, f"No encoder.layers.{missing[0]}.* key: layer {missing[0]} is a "
+                    f"{type(model.encoder.layers[int(missing[0])]).__name__}, which holds no tensors.")
+    c.save(path, y + 0.2)
+
+
+def draw_checkpoint_timeline_narrow(path: Path) -> None:
+    run = exact_resume_run()
+    c = Canvas("The exact-resume contract",
+               "stopping, saving and loading halfway must not change a single bit of the result",
+               width=WN)
+    lh = line_height()
+    gap = 0.12
+    colw = (c.W - 2 * PAD - 0.3) / 2
+    xa, xb = PAD, PAD + colw + 0.3
+    y0 = c.top + 0.4
+    c.text(xa, y0 - 0.18, "run A", bold=True, color=MUTED)
+    c.text(xb, y0 - 0.18, "run B", bold=True, color=MUTED)
+    save_lines = ["save(model,", "     optimizer,", "     scheduler,", "     epoch,",
+                  "     RNG states)"]
+    parts = [("steps", ["N/2 steps"]), ("box", save_lines), ("break", ["process ends"]),
+             ("box", ["rebuild", "from scratch"]), ("box", ["load"]), ("steps", ["N/2 steps"])]
+    y = y0
+    for i, (kind, label) in enumerate(parts):
+        mono = label is save_lines or label == ["load"]
+        for s in label:
+            fits(s, colw - 0.2, mono=mono, bold=kind == "steps")
+        if kind == "break":
+            h = 0.62
+            xm, ym = xb + colw / 2, y + 0.2
+            c.line([(xm, y - gap), (xm, ym - 0.08)], color=MUTED, lw=1.2, ls=(0, (2, 2)))
+            c.line([(xm, ym + 0.08), (xm, y + h + gap)], color=MUTED, lw=1.2, ls=(0, (2, 2)))
+            c.line([(xm - 0.3, ym - 0.06), (xm - 0.1, ym + 0.06), (xm + 0.1, ym - 0.06),
+                    (xm + 0.3, ym + 0.06)], color=ERROR, lw=2.0)
+            c.box(xm - width(label[0], bold=True) / 2 - 0.05, ym + 0.12, width(label[0], bold=True)
+                  + 0.1, 0.22, face=CARD, edge=CARD, r=0.02, zorder=4)
+            c.text(xm, ym + 0.23, label[0], color=ERROR, bold=True, ha="center")
+        else:
+            h = len(label) * lh + 0.16
+            face, edge = (PARAM_FILL, PARAM) if kind == "steps" else (WHITE, INK)
+            c.box(xb, y, colw, h, face=face, edge=edge)
+            style = {"mono": mono, "bold": kind == "steps", "color": PARAM if kind == "steps" else INK}
+            if label is save_lines:
+                c.lines(xb + 0.1, y + 0.08, [(s, style) for s in label])
+            else:
+                c.lines(xb + colw / 2, y + 0.08, [(s, style) for s in label], ha="center")
+            nxt = parts[i + 1][0] if i + 1 < len(parts) else None
+            if nxt not in (None, "break"):
+                c.line([(xb + colw / 2, y + h), (xb + colw / 2, y + h + gap)])
+        y += h + gap
+    y_end = y - gap
+    c.box(xa, y0, colw, y_end - y0, face=PARAM_FILL, edge=PARAM)
+    c.lines(xa + colw / 2, (y0 + y_end) / 2 - lh, [("N steps,", {"bold": True, "color": PARAM}),
+                                                    ("uninterrupted", {"bold": True, "color": PARAM})],
+            ha="center")
+
+    ye = y_end + 0.35                        # the two end states, joined by the check
+    for x, name in [(xa + colw / 2, "A"), (xb + colw / 2, "B")]:
+        c.line([(x, y_end), (x, ye)], color=INK, lw=1.2)
+        c.ax.add_patch(plt.Circle((x, ye), 0.09, facecolor=INK, edgecolor=INK, zorder=4))
+        c.text(x + (-0.2 if name == "A" else 0.2), ye, name, bold=True, ha="center")
+    c.arrow([(xa + colw / 2 + 0.14, ye), (xb + colw / 2 - 0.14, ye)], color=BUFFER, lw=1.6, both=True)
+    c.text(c.W / 2, ye - 0.16, "torch.equal", mono=True, bold=True, color=BUFFER, ha="center")
+    y = c.lines(PAD, ye + 0.2, [(s, {"color": BUFFER}) for s in wrap(
+        "on every tensor: weights, buffers, optimizer state, RNG state", c.W - 2 * PAD)])
+    y = _muted_note(c, y + 0.2, f"Checked when this figure was built: a toy model with dropout, "
+                    f"SGD with momentum and StepLR, N = {run['steps']} steps; all {run['tensors']} "
+                    f"tensors of A and B are torch.equal, and the learning rates match.")
+    c.save(path, y + 0.2)
+
+
 # --- driver ----------------------------------------------------------------------------------
 
 FIGURES = {
@@ -651,6 +972,11 @@ FIGURES = {
     "module_tree.svg": draw_module_tree,
     "state_dict_key.svg": draw_state_dict_key,
     "checkpoint_timeline.svg": draw_checkpoint_timeline,
+    # the narrow twins (see _ext/narrow_figures.py: the book shows them on phones)
+    "setattr_decision.narrow.svg": draw_setattr_narrow,
+    "module_tree.narrow.svg": draw_module_tree_narrow,
+    "state_dict_key.narrow.svg": draw_state_dict_key_narrow,
+    "checkpoint_timeline.narrow.svg": draw_checkpoint_timeline_narrow,
 }
 
 

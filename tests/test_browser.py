@@ -4,7 +4,10 @@ The book is built into a temporary directory and served on 127.0.0.1. Every page
 must load without console errors, uncaught exceptions, failed local requests or requests to the
 internet; its internal links, fragments and images must resolve. The sidebar and the Next links
 must reach every page, search must find `named_parameters`, and code cells and their outputs must
-be visible. Screenshots of the intro and the first chapter are saved to `test-artifacts/`.
+be visible. At a phone's width (390 px) and a desktop's (1280 px) no page scrolls sideways outside
+its code blocks, every table fits, every figure shows one variant whose smallest text is at least
+9 CSS px, and figures turn dark with the book's dark theme. Screenshots at both widths (and one in
+the dark theme) are saved to `test-artifacts/`.
 
 The browser is `$BOOK_CHROMIUM` (default /usr/bin/chromium; `.ci/run` installs it). Without it
 these tests are skipped, except under CI=true, where they fail.
@@ -34,6 +37,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-quic"]
 VIEWPORT = {"width": 1280, "height": 900}
+WIDTHS = [390, 1280]  # a phone and a desktop, in CSS px
+MIN_FIGURE_TEXT = 9  # CSS px
 TIMEOUT_MS = 15_000
 SEARCH_TERM = "named_parameters"
 
@@ -108,13 +113,13 @@ def site(html_dir):
 class Tab:
     """A page in a fresh browser context that records everything that went wrong on it."""
 
-    def __init__(self, browser, base: str):
+    def __init__(self, browser, base: str, width: int = VIEWPORT["width"], scheme: str = "light"):
         self.base = base
         self.origin = urlsplit(base).netloc
         self.errors: list[str] = []  # console errors and uncaught exceptions
         self.failed: list[str] = []  # requests to 127.0.0.1 that failed or got an HTTP error
         self.external: list[str] = []  # requests that left 127.0.0.1 (blocked)
-        self.context = browser.new_context(viewport=VIEWPORT)
+        self.context = browser.new_context(viewport={**VIEWPORT, "width": width}, color_scheme=scheme)
         self.context.set_default_timeout(TIMEOUT_MS)
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
@@ -387,3 +392,188 @@ def test_screenshots(tab):
         tab.page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 10_000, path
     tab.assert_clean(everything=False)
+
+
+# --- layout at a phone's and a desktop's width ------------------------------------------------
+
+# Elements that stick out of the viewport (or out of a box that scrolls them sideways), except
+# inside a code block, which scrolls on its own.
+OVERFLOW = """() => {
+  const vw = document.documentElement.clientWidth;
+  const code = 'pre, div.highlight, div.cell_output, .output';
+  const sideways = el => { const s = getComputedStyle(el).overflowX;
+                           return s === 'auto' || s === 'scroll' || s === 'hidden'; };
+  const out = [];
+  for (const el of document.querySelectorAll('article.bd-article *')) {
+    if (el.parentElement.closest(code)) continue;
+    const r = el.getBoundingClientRect();
+    if (!r.width || !r.height) continue;
+    let right = vw, left = 0;
+    for (let p = el.parentElement; p && p.tagName !== 'BODY'; p = p.parentElement) {
+      if (sideways(p) && !p.matches(code)) { const b = p.getBoundingClientRect();
+        right = Math.min(right, b.right); left = Math.max(left, b.left); }
+    }
+    if (r.right > right + 1 || r.left < left - 1)
+      out.push(`${el.tagName.toLowerCase()}.${[...el.classList].join('.')} ` +
+               `[${Math.round(r.left)}, ${Math.round(r.right)}] outside [${Math.round(left)}, ${Math.round(right)}]: ` +
+               el.textContent.trim().slice(0, 40));
+  }
+  return {page: document.documentElement.scrollWidth - vw, elements: out.slice(0, 10)};
+}"""
+
+TABLES = """() => [...document.querySelectorAll('article.bd-article table')].map(t => {
+  const box = t.parentElement.getBoundingClientRect();
+  return {html: t.outerHTML.slice(0, 60), width: Math.round(t.scrollWidth),
+          room: Math.round(Math.min(box.width, document.documentElement.clientWidth))};
+})"""
+
+# Each SVG image in the article: is it shown, and how big is its smallest text once scaled?
+FIGURES = """async () => {
+  const out = [];
+  for (const img of document.querySelectorAll('article.bd-article img')) {
+    const src = img.currentSrc || img.src;
+    if (!src.endsWith('.svg')) continue;
+    const text = await (await fetch(src)).text();
+    const svg = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
+    const viewBoxWidth = Number(svg.getAttribute('viewBox').split(/[ ,]+/)[2]);
+    const sizes = [...text.matchAll(/font-size: ?([0-9.]+)px/g)].map(m => Number(m[1]));
+    const shown = img.checkVisibility();
+    const width = img.getBoundingClientRect().width;
+    out.push({src: img.getAttribute('src'), shown, width: Math.round(width),
+              smallest: sizes.length ? Math.min(...sizes) * width / viewBoxWidth : null});
+  }
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def layout(browser, site):
+    """(width, docname) -> overflow, tables and figures of that page at that width."""
+    seen = {}
+
+    def layout(width: int, docname: str) -> dict:
+        if (width, docname) not in seen:
+            tab = Tab(browser, site, width=width)
+            try:
+                tab.goto(f"{docname}.html")
+                tab.page.evaluate("document.fonts.ready.then(() => true)")
+                seen[width, docname] = {"overflow": tab.page.evaluate(OVERFLOW),
+                                        "tables": tab.page.evaluate(TABLES),
+                                        "figures": tab.page.evaluate(FIGURES)}
+                tab.assert_clean()
+            finally:
+                tab.close()
+        return seen[width, docname]
+    return layout
+
+
+def _figure_name(src: str) -> str:
+    return Path(src).name.replace(".narrow.svg", ".svg")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("docname", PAGES)
+def test_nothing_scrolls_sideways_outside_code_blocks(layout, width, docname):
+    overflow = layout(width, docname)["overflow"]
+    assert overflow["page"] <= 0 and not overflow["elements"], (
+        f"{docname}.html at {width} px is {overflow['page']} px too wide:\n" + "\n".join(overflow["elements"]))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("docname", PAGES)
+def test_tables_fit(layout, width, docname):
+    too_wide = [t for t in layout(width, docname)["tables"] if t["width"] > t["room"] + 1]
+    assert not too_wide, f"{docname}.html at {width} px: " + "\n".join(map(str, too_wide))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("docname", PAGES)
+def test_figures_show_one_variant_with_legible_text(layout, width, docname):
+    figures = layout(width, docname)["figures"]
+    shown = [f for f in figures if f["shown"]]
+    names = [_figure_name(f["src"]) for f in figures]
+    assert sorted(_figure_name(f["src"]) for f in shown) == sorted(set(names)), (
+        f"each figure must be shown exactly once: {figures}")
+    small = [f for f in shown if f["smallest"] is None or f["smallest"] < MIN_FIGURE_TEXT]
+    assert not small, f"text under {MIN_FIGURE_TEXT} CSS px at {width} px: {small}"
+
+
+def test_the_figure_pages_are_checked():
+    """The figure test above has something to look at: every figure is on a page of the book."""
+    from figures import make_figures
+    wide = {name for name in make_figures.FIGURES if not name.endswith(".narrow.svg")}
+    on_pages = {name for name in wide
+                if any(f"figures/{name}" in (ROOT / f"{page}.ipynb").read_text(encoding="utf-8")
+                       for page in PAGES if (ROOT / f"{page}.ipynb").exists())}
+    assert on_pages == wide
+
+
+def test_desktop_has_one_search_field_and_no_empty_header(tab):
+    tab.goto(f"{PAGES[0]}.html")
+    fields = tab.page.locator("button.search-button-field").locator("visible=true")
+    assert fields.count() == 1, f"{fields.count()} visible search fields"
+    header = tab.page.locator("header.bd-header")
+    assert not header.count() or header.first.bounding_box() is None or \
+        header.first.bounding_box()["height"] < 1 or not header.first.is_visible()
+    tab.assert_clean()
+
+
+def _luminance(png: bytes) -> float:
+    from io import BytesIO
+
+    from PIL import Image, ImageStat
+    return ImageStat.Stat(Image.open(BytesIO(png)).convert("L")).mean[0] / 255
+
+
+def _figure_luminance(tab, docname: str) -> float:
+    tab.goto(f"{docname}.html")
+    figure = tab.page.locator("article.bd-article img[src$='.svg']").locator("visible=true").first
+    figure.scroll_into_view_if_needed()
+    return _luminance(figure.screenshot())
+
+
+FIGURE_PAGE = "chapters/03_traversal"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_figures_follow_the_theme(browser, site, width):
+    seen = {}
+    for scheme in ("light", "dark"):
+        tab = Tab(browser, site, width=width, scheme=scheme)
+        try:
+            seen[scheme] = _figure_luminance(tab, FIGURE_PAGE)
+            if scheme == "light":  # the theme button, not only the system setting, turns it dark
+                button = tab.page.locator("button.theme-switch-button").locator("visible=true").first
+                for _ in range(3):
+                    if tab.page.evaluate("document.documentElement.dataset.theme") == "dark":
+                        break
+                    button.click()
+                assert tab.page.evaluate("document.documentElement.dataset.theme") == "dark"
+                figure = tab.page.locator("article.bd-article img[src$='.svg']").locator("visible=true").first
+                seen["switched"] = _luminance(figure.screenshot())
+            tab.assert_clean()
+        finally:
+            tab.close()
+    assert seen["light"] > 0.75 and seen["dark"] < 0.3 and seen["switched"] < 0.3, seen
+
+
+SHOTS = {"intro": PAGES[0], "figure": FIGURE_PAGE, "cheatsheet": "appendix/cheatsheet"}
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_screenshots_at_both_widths(browser, site, width):
+    ARTIFACTS.mkdir(exist_ok=True)
+    for scheme in ("light", "dark"):
+        tab = Tab(browser, site, width=width, scheme=scheme)
+        try:
+            for name, docname in SHOTS.items():
+                if scheme == "dark" and name != "figure":
+                    continue
+                tab.goto(f"{docname}.html")
+                tab.page.evaluate("document.fonts.ready.then(() => true)")
+                path = ARTIFACTS / f"{width}px-{name}{'-dark' if scheme == 'dark' else ''}.png"
+                tab.page.screenshot(path=str(path), full_page=True)
+                assert path.stat().st_size > 10_000, path
+            tab.assert_clean(everything=False)
+        finally:
+            tab.close()

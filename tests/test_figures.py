@@ -190,3 +190,117 @@ def test_checkpoint_figure_states_the_contract_and_its_check_holds():
         assert s in text, s
     run = make_figures.exact_resume_run()
     assert run["equal"] and f"all {run['tensors']} tensors of A and B are torch.equal" in text
+
+
+# --- the narrow twins show the same facts --------------------------------------------------
+
+PAIRS = [(name, name.replace(".svg", ".narrow.svg")) for name in make_figures.FIGURES
+         if not name.endswith(".narrow.svg")]
+
+
+def test_every_figure_has_a_narrow_twin_that_is_narrower():
+    assert sorted(make_figures.FIGURES) == sorted(n for pair in PAIRS for n in pair)
+    for wide, narrow in PAIRS:
+        w = float(ET.parse(FIGURE_DIR / wide).getroot().get("width").removesuffix("pt"))
+        n = float(ET.parse(FIGURE_DIR / narrow).getroot().get("width").removesuffix("pt"))
+        assert n == make_figures.WN * 72 and n < 0.6 * w, (wide, w, n)
+
+
+@pytest.mark.parametrize("exc, message", SETATTR_ERRORS, ids=[m[:40] for _, m in SETATTR_ERRORS])
+def test_narrow_setattr_figure_quotes_the_same_errors(exc, message):
+    text = svg_text(FIGURE_DIR / "setattr_decision.narrow.svg")
+    assert message in text and exc.__name__ in text
+
+
+def test_narrow_setattr_figure_keeps_the_order_of_the_branches():
+    wide = svg_text(FIGURE_DIR / "setattr_decision.svg")
+    text = svg_text(FIGURE_DIR / "setattr_decision.narrow.svg")
+    shown = ["isinstance(value, Parameter)", "name in _parameters", "isinstance(value, Module)",
+             "name in _modules", "isinstance(value, Buffer) or name in _buffers", "otherwise"]
+    assert [text.index(s) for s in shown] == sorted(text.index(s) for s in shown)
+    for action in ["register_parameter(name, value)", "register_parameter(name, None)",
+                   "_modules[name] = value", "_modules[name] = None",
+                   "register_buffer(name, value, persistent)", "super().__setattr__(name, value)"]:
+        assert action in text and action in wide, action
+
+
+def test_narrow_module_tree_builds_the_same_model_and_shows_its_dicts():
+    model = make_figures.tree_model()
+    narrow = eval(make_figures.TREE_MODEL_CODE_NARROW, {"nn": nn, "OrderedDict": make_figures.OrderedDict})
+    assert repr(narrow) == repr(model)
+    code, shown = make_figures.TREE_MODEL_CODE_NARROW.split("\n"), svg_lines(FIGURE_DIR / "module_tree.narrow.svg")
+    assert any(shown[i:i + len(code)] == code for i in range(len(shown))), "the code, indentation kept"
+    lines = [s.strip() for s in svg_lines(FIGURE_DIR / "module_tree.narrow.svg")]
+    for name, module in model.named_modules():
+        assert (name or "model") in lines and type(module).__name__ in lines, name
+        for dict_name, entries in make_figures.dict_entries(module).items():
+            assert all(e in lines for e in entries), (name, dict_name)
+            assert entries or f"{dict_name}: {{}}" in lines, (name, dict_name)
+
+
+def test_narrow_state_dict_figure_shows_every_key_and_the_walk():
+    lines = svg_lines(FIGURE_DIR / "state_dict_key.narrow.svg")
+    model = make_figures.key_model()
+    assert all(key in lines for key in model.state_dict())
+    for seg, role, lookup, result in make_figures.resolve_key(model, "encoder.layers.0.weight"):
+        assert seg in lines and role in lines and lookup in lines and f"→ {result}" in lines
+
+
+def test_narrow_checkpoint_figure_states_the_same_contract():
+    wide = svg_text(FIGURE_DIR / "checkpoint_timeline.svg")
+    text = svg_text(FIGURE_DIR / "checkpoint_timeline.narrow.svg")
+    for s in ["N steps, uninterrupted", "N/2 steps", "save(model, optimizer, scheduler, epoch, RNG states)",
+              "process ends", "rebuild from scratch", "load", "torch.equal",
+              "on every tensor: weights, buffers, optimizer state, RNG state",
+              f"all {make_figures.exact_resume_run()['tensors']} tensors of A and B are torch.equal"]:
+        assert s in text and s in wide, s
+
+
+# --- colours: the figure follows the page's light or dark theme -------------------------------
+
+STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
+
+
+@pytest.mark.parametrize("name", sorted(make_figures.FIGURES))
+def test_every_colour_is_a_palette_variable(name):
+    raw = (FIGURE_DIR / name).read_text(encoding="utf-8")
+    sheet = STYLE.search(raw).group(1)
+    assert sheet == make_figures.palette_css()
+    body = STYLE.sub("", raw)
+    assert not re.search(r"#[0-9a-fA-F]{3,6}\b", body), "a colour outside the palette"
+    used = set(re.findall(r"var\(--([a-z-]+)\)", body))
+    assert used and used <= set(make_figures.PALETTE), used - set(make_figures.PALETTE)
+    assert {"ink", "card"} <= used  # text and the card are themed, not only some boxes
+    assert "prefers-color-scheme: dark" in sheet
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("scheme", [0, 1], ids=["light", "dark"])
+def test_text_colours_are_readable_on_their_backgrounds_in_both_themes(scheme):
+    pal = {name: pair[scheme] for name, pair in make_figures.PALETTE.items()}
+    text = ["ink", "muted", "decide", "param", "buffer", "module", "plain", "error"]
+    for fg in text:
+        for bg in ["card", "face"]:
+            assert contrast(pal[fg], pal[bg]) >= 4.5, (fg, bg, scheme)
+    for accent in ["decide", "param", "buffer", "module", "plain", "error"]:
+        for fg in ["ink", accent]:
+            assert contrast(pal[fg], pal[f"{accent}-fill"]) >= 4.5, (fg, accent, scheme)
+    # a dark theme is dark: the card and the text swap places
+    assert (_luminance(pal["card"]) > _luminance(pal["ink"])) == (scheme == 0)
+
+
+def test_no_text_is_smaller_than_the_body_size():
+    for name in make_figures.FIGURES:
+        sizes = [float(s) for s in re.findall(r"font-size: ([\d.]+)px",
+                                             (FIGURE_DIR / name).read_text(encoding="utf-8"))]
+        assert sizes and min(sizes) >= make_figures.BODY, name
