@@ -378,22 +378,6 @@ def test_search_finds_named_parameters(tab, site, html_dir):
     tab.assert_clean()
 
 
-def test_screenshots(tab):
-    ARTIFACTS.mkdir(exist_ok=True)
-    shots = {"intro.png": PAGES[0]}
-    if CHAPTERS:
-        first = next((c for c in CHAPTERS if c.startswith("chapters/")), CHAPTERS[0])
-        number = re.match(r"\d*", Path(first).name).group() or Path(first).name
-        shots[f"chapter-{number}.png"] = first
-    for filename, docname in shots.items():
-        tab.goto(f"{docname}.html")
-        tab.page.evaluate("document.fonts.ready.then(() => true)")
-        path = ARTIFACTS / filename
-        tab.page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 10_000, path
-    tab.assert_clean(everything=False)
-
-
 # --- layout at a phone's and a desktop's width ------------------------------------------------
 
 # Elements that stick out of the viewport (or out of a box that scrolls them sideways), except
@@ -557,7 +541,8 @@ def test_figures_follow_the_theme(browser, site, width):
     assert seen["light"] > 0.75 and seen["dark"] < 0.3 and seen["switched"] < 0.3, seen
 
 
-SHOTS = {"intro": PAGES[0], "figure": FIGURE_PAGE, "cheatsheet": "appendix/cheatsheet"}
+SHOTS = {"intro": PAGES[0], "chapter": CHAPTERS[0], "figure": FIGURE_PAGE,
+         "cheatsheet": "appendix/cheatsheet"}
 
 
 @pytest.mark.parametrize("width", WIDTHS)
