@@ -41,7 +41,7 @@ def test_a_44_notebook_becomes_45_with_unique_valid_ids(old):
     assert (raw["nbformat"], raw["nbformat_minor"]) == (4, 5)
     ids = ids_of(old)
     assert len(ids) == len(raw["cells"]) and len(set(ids)) == len(ids)
-    assert all(normalize.CELL_ID.match(i) for i in ids)
+    assert all(notebooks.CELL_ID.match(i) for i in ids)
     nbformat.validate(nbformat.read(str(old), as_version=4))  # raises on a bad or missing id
     assert normalize.problems(old) == []
 
@@ -63,10 +63,10 @@ def test_ids_survive_edits_and_rewrites(old):
     nb.cells[1].source += "\n# edited"                                # an edit keeps the id
     nb.cells.insert(2, nbformat.v4.new_markdown_cell("A new cell"))   # a new cell gets one
     nb.cells[2].pop("id", None)
-    normalize.write(nb, old)
+    notebooks.write(nb, old)
     after = ids_of(old)
     assert after[:2] == before[:2] and after[3:] == before[2:]
-    assert after[2] not in before and normalize.CELL_ID.match(after[2])
+    assert after[2] not in before and notebooks.CELL_ID.match(after[2])
 
 
 def test_duplicate_and_invalid_ids_are_replaced_and_the_first_kept(old):
@@ -75,9 +75,9 @@ def test_duplicate_and_invalid_ids_are_replaced_and_the_first_kept(old):
     first = nb.cells[0].id
     nb.cells[1].id = first            # a duplicate, as a hand copy of a cell would make
     nb.cells[2]["id"] = "not valid!"  # characters nbformat refuses
-    ids = [cell.id for cell in normalize.canonical(nb).cells]
+    ids = [cell.id for cell in notebooks.normalise(nb).cells]
     assert ids[0] == first and ids[1] != first and ids[2] != "not valid!"
-    assert len(set(ids)) == len(ids) and all(normalize.CELL_ID.match(i) for i in ids)
+    assert len(set(ids)) == len(ids) and all(notebooks.CELL_ID.match(i) for i in ids)
 
 
 def test_executing_keeps_the_ids(tmp_path):
@@ -95,7 +95,7 @@ def test_executing_keeps_the_ids(tmp_path):
 def test_release_keeps_the_solution_ids(old):
     normalize.main([str(old)])
     solution = notebooks.read(old)
-    exercise = nbformat.reads(normalize.dumps(release.exercise_of(solution)), as_version=4)
+    exercise = nbformat.reads(notebooks.dumps(release.exercise_of(solution)), as_version=4)
     by_id = {cell.id: cell for cell in solution.cells}
     assert exercise.nbformat_minor == 5 and exercise.cells
     hidden = [c.id for c in solution.cells if notebooks.tagged(c, "hidden-check")]

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -19,14 +21,27 @@ CELL_TIMEOUT = 120
 # Error outputs show the exception line only: full tracebacks would print paths of this machine's
 # site-packages into the book (nbval ignores tracebacks when it compares outputs).
 KERNEL_ARGS = ["--InteractiveShell.xmode=Minimal"]
+# nbformat 4.5: every cell has an id. A cell keeps the id it has; a cell without one (a 4.4
+# notebook, a cell added outside Jupyter) gets one derived from its type and source, so converting
+# twice gives the same ids and JupyterLab does not invent new ones (marking the file modified).
+NBFORMAT_MINOR = 5
+CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what nbformat 4.5 accepts as a cell id
+ID_LENGTH = 8
 
 
 class CurrentEnvKernelManager(AsyncKernelManager):
-    """Starts nbval's kernel of this very environment (the kernel `pytest --nbval-current-env` uses)."""
+    """Starts nbval's kernel of this very environment (the kernel `pytest --nbval-current-env` uses).
+
+    It talks to the kernel over local sockets (ipc), not TCP: nothing listens on a port, and
+    jupyter_client has no reason to warn about unencrypted TCP connections."""
 
     @default("kernel_spec_manager")
     def _current_env_kernelspecs(self):
         return NbvalKernelspecManager(data_dir=self.data_dir)
+
+    @default("transport")
+    def _local_sockets(self):
+        return "ipc"
 
 
 def read(path: Path | str) -> nbformat.NotebookNode:
@@ -45,15 +60,38 @@ def _merge_streams(outputs: list) -> list:
     return merged
 
 
+def _derived_id(cell: nbformat.NotebookNode, taken: set[str]) -> str:
+    """A stable id for a cell that has none: a hash of its type and source, unique in `taken`."""
+    seed = f"{cell.cell_type}\0{cell.source}"
+    while True:
+        cell_id = hashlib.sha1(seed.encode()).hexdigest()[:ID_LENGTH]
+        if cell_id not in taken:
+            return cell_id
+        seed += "\0"
+
+
+def _stable_ids(nb: nbformat.NotebookNode) -> None:
+    """Keep every valid id (the first of two equal ones wins); derive one for every other cell."""
+    kept: list[str | None] = []
+    for cell in nb.cells:
+        cell_id = cell.get("id")
+        ok = isinstance(cell_id, str) and CELL_ID.match(cell_id) and cell_id not in kept
+        kept.append(cell_id if ok else None)
+    taken = {cell_id for cell_id in kept if cell_id}
+    for cell, cell_id in zip(nb.cells, kept):
+        cell.id = cell_id or _derived_id(cell, taken)
+        taken.add(cell.id)
+
+
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Return a copy with minimal metadata, no cell ids and canonical outputs."""
+    """Return a copy in canonical form: nbformat 4.5 with stable cell ids, minimal metadata and
+    canonical outputs."""
     nb = copy.deepcopy(nb)
-    nb.nbformat, nb.nbformat_minor = 4, 4
+    nb.nbformat, nb.nbformat_minor = 4, NBFORMAT_MINOR
     kept = {k: nb.metadata[k] for k in NOTEBOOK_KEYS if k in nb.metadata}
     nb.metadata = nbformat.from_dict(
         {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}, **kept})
     for cell in nb.cells:
-        cell.pop("id", None)
         cell.metadata = nbformat.from_dict({k: cell.metadata[k] for k in CELL_KEYS if k in cell.metadata})
         if isinstance(cell.source, list):
             cell.source = "".join(cell.source)
@@ -65,6 +103,7 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 if out.get("output_type") == "stream" and isinstance(out.get("text"), list):
                     out.text = "".join(out.text)
             cell.outputs = _merge_streams(cell.outputs)
+    _stable_ids(nb)
     return nb
 
 

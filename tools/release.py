@@ -3,7 +3,7 @@
 Answer cells lose the code between `### BEGIN SOLUTION` and `### END SOLUTION` (replaced by
 `raise NotImplementedError("Exercise N.M")`) and their outputs; `hidden-check` cells are dropped;
 everything else, including the all-pass output of each check, is kept. Exercises are written in
-the canonical form of tools/normalize.py (nbformat 4.5): a cell keeps the id it has in the
+the canonical form of tools/notebooks.py (nbformat 4.5): a cell keeps the id it has in the
 solution.
 
     python -m tools.release            # write exercises/
@@ -17,7 +17,7 @@ import sys
 
 import nbformat
 
-from tools import generated, normalize, notebooks
+from tools import generated, notebooks
 
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*$",
                       re.DOTALL | re.MULTILINE)
@@ -52,7 +52,7 @@ def exercise_of(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def rendered() -> dict:
     """Path -> text of every exercise notebook the solutions generate."""
-    return {notebooks.ROOT / "exercises" / solution.name: normalize.dumps(exercise_of(notebooks.read(solution)))
+    return {notebooks.ROOT / "exercises" / solution.name: notebooks.dumps(exercise_of(notebooks.read(solution)))
             for solution in notebooks.toc_notebooks("solutions")}
 
 
