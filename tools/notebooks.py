@@ -19,8 +19,10 @@ NOTEBOOK_KEYS = ("exercise",)  # notebook metadata kept besides kernelspec and l
 CELL_KEYS = ("tags", "grade")  # cell metadata kept; everything else is editor noise
 CELL_TIMEOUT = 120
 # Error outputs show the exception line only: full tracebacks would print paths of this machine's
-# site-packages into the book (nbval ignores tracebacks when it compares outputs).
-KERNEL_ARGS = ["--InteractiveShell.xmode=Minimal"]
+# site-packages into the book (nbval ignores tracebacks when it compares outputs). The kernel
+# application's own log (its TCP notice at start, "parent appears to have exited" at shutdown) is
+# terminal noise; warnings raised by a cell still reach the cell's output.
+KERNEL_ARGS = ["--InteractiveShell.xmode=Minimal", "--IPKernelApp.log_level=ERROR"]
 # nbformat 4.5: every cell has an id. A cell keeps the id it has; a cell without one (a 4.4
 # notebook, a cell added outside Jupyter) gets one derived from its type and source, so converting
 # twice gives the same ids and JupyterLab does not invent new ones (marking the file modified).
@@ -30,18 +32,11 @@ ID_LENGTH = 8
 
 
 class CurrentEnvKernelManager(AsyncKernelManager):
-    """Starts nbval's kernel of this very environment (the kernel `pytest --nbval-current-env` uses).
-
-    It talks to the kernel over local sockets (ipc), not TCP: nothing listens on a port, and
-    jupyter_client has no reason to warn about unencrypted TCP connections."""
+    """Starts nbval's kernel of this very environment (the kernel `pytest --nbval-current-env` uses)."""
 
     @default("kernel_spec_manager")
     def _current_env_kernelspecs(self):
         return NbvalKernelspecManager(data_dir=self.data_dir)
-
-    @default("transport")
-    def _local_sockets(self):
-        return "ipc"
 
 
 def read(path: Path | str) -> nbformat.NotebookNode:
