@@ -41,3 +41,5 @@ from .registration import *  # noqa: F401,F403
 from .traversal import *  # noqa: F401,F403
 from .state_dict import *  # noqa: F401,F403
 from .checkpointing import *  # noqa: F401,F403
+from .repairing import *  # noqa: F401,F403
+from .big_models import *  # noqa: F401,F403
