@@ -38,10 +38,16 @@ Covered:
 - layers: Linear, Conv2d (groups, dilation, padding 'same'/'valid', padding_mode), BatchNorm1d,
   BatchNorm2d (momentum=None cumulative average, reset_running_stats), Embedding (padding_idx),
   ReLU, Flatten, Dropout; the same parameters, buffers and initial values under the same seed
+- state-dict and load-state-dict hooks (register_state_dict_pre_hook / _post_hook,
+  register_load_state_dict_pre_hook / _post_hook) and `_version`-based migration in
+  _load_from_state_dict
+- the meta device: to_empty, the warning when a load copies into meta parameters
+- functional_call(module, params_and_buffers, args, kwargs, tie_weights=True), one dict
 
 Not covered (torch.nn has these; purenn does not claim them):
-- hooks: forward, backward, state-dict and load-state-dict hooks
-- to_empty and set_submodule
+- hooks: forward and backward hooks
+- set_submodule
+- functional_call's strict= and a tuple of dicts
 - call_super_init
 - share_memory, cuda and the other device shortcuts besides cpu
 - torch.__future__ conversion flags: overwrite_module_params_on_conversion and

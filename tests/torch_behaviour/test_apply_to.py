@@ -101,7 +101,6 @@ def test_to_from_meta_points_to_to_empty(nn):
     assert m.weight.is_meta
 
 
-@pytest.mark.out_of_scope("to_empty and set_submodule")
 # mirrors test_nn.py::TestNN::test_module_to_empty (the cpu case)
 def test_to_empty(nn):
     with torch.device("meta"):
