@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
+from grader import forbid as rebuilt
 from grader import sandbox
 
 PASS, FAIL = "\u2713", "\u2717"
@@ -106,6 +107,18 @@ def difference_line(label: str, got: tuple[str, Any], want: tuple[str, Any]) -> 
     return f"{FAIL} {label} \u2014 {where}yours: {_short(a)}  torch: {_short(b)}"
 
 
+def observe_for_grader(run: sandbox.CheckRun, cases: list[Case], yours: Callable[..., Any],
+                       observe: Callable[[Any], Any]) -> None:
+    """Under the grader, in the learner's kernel: report what `yours` does on every case, as
+    data. Torch's side comes from the reference kernel and the grader judges, so nothing is
+    printed or raised here (a `print` in an answer cannot change a verdict)."""
+    with run:
+        for index, (_, make_args) in enumerate(cases):
+            run.before(index)
+            run.record(index, cases[index][0], outcome(lambda: observe(yours(*make_args()))), None)
+    run.finish(len(cases))
+
+
 def compare(
     task: str,
     cases: Iterable[Case],
@@ -113,7 +126,7 @@ def compare(
     torch_ref: Callable[..., Any],
     observe: Callable[[Any], Any] = lambda result: result,
     summary: bool = False,
-    forbid: Iterable[tuple] = (),
+    forbid: Iterable[tuple] | None = None,
 ) -> None:
     """Run each case on `yours` and on `torch_ref`, print one line per case, fail on any difference.
 
@@ -122,18 +135,22 @@ def compare(
     (lists, tuples, dicts, str, numbers) to compare. With `summary=True` (hidden, randomized
     checks) only failing cases and one final count are printed, so the output does not depend
     on the random cases drawn. `forbid` lists (owner, attribute) pairs — the torch functions the
-    task rebuilds — that raise while `yours` runs (see `forbidden`).
+    task rebuilds — that raise while `yours` runs (see `forbidden`); by default the task's list
+    in grader.forbid.
 
     Under the grader (`python -m grader`), each case is also reported as data to the grading
     kernel's guard (grader.sandbox); printing and failing are unchanged.
     """
-    cases, forbid = list(cases), list(forbid)
+    cases = list(cases)
+    forbid = list(rebuilt.targets(task) if forbid is None else forbid)
 
     def run_yours(args: tuple) -> Any:
         with forbidden(task, forbid):
             return yours(*args)
 
-    run = sandbox.begin(sys._getframe(1), task, forbid)  # None unless a grader runs this cell
+    run = sandbox.begin(sys._getframe(1), task)  # None unless a grader runs this cell
+    if run is not None and run.learner:
+        return observe_for_grader(run, cases, yours, observe)
     failed = 0
     with run if run is not None else nullcontext():
         for index, (label, make_args) in enumerate(cases):
