@@ -15,7 +15,8 @@ which hands each case to the guard installed here. The guard
 - snapshots torch, copy, builtins and the grader's own modules and reports any later change
   (a monkeypatch) as tampering;
 - refuses the introspection and escape hatches a learner would need to get around the above
-  (gc referrer walks, ctypes, trace/profile hooks, code-object surgery, subprocesses, signals,
+  (gc referrer walks, ctypes beyond loading a library, as numpy and matplotlib do on import,
+  trace/profile hooks, code-object surgery, subprocesses, signals,
   writing to the installed packages or to the record file) and reports each attempt;
 - in the learner's kernel, gives the torch functions each task rebuilds a gated body
   (grader.forbid) before any learner code runs, arms the gate of a task while its check runs,
@@ -413,7 +414,7 @@ class Guard:
     # -- audit hook --------------------------------------------------------------------------
 
     def _audit(self, event: str, args: tuple) -> None:
-        if event in BLOCKED_EVENTS or event.startswith("ctypes."):
+        if event in BLOCKED_EVENTS or (event.startswith("ctypes.") and event != "ctypes.dlopen"):
             what = event
         elif event in ("object.__setattr__", "object.__delattr__"):
             if len(args) < 2 or args[1] not in CODE_ATTRIBUTES:
