@@ -8,8 +8,8 @@ Isolation levels, best first (`isolation()` picks the best this machine allows):
   are empty); a private /tmp; one writable directory (the run's), deleted afterwards; run as an
   unprivileged uid (when the grader is root) without capabilities; it dies with the grader and
   nothing started inside survives it (pid namespace).
-- `uid`: the grader is root but bwrap is unusable (some containers): the run gets an unprivileged
-  uid of its own (one per concurrent run) and the same resource limits; every process of that
+- `uid`: the grader is root but bwrap is unusable (some containers), and an unprivileged uid can
+  run this Python (not so when it lives under /root): the run gets an unprivileged uid of its own (one per concurrent run) and the same resource limits; every process of that
   uid is killed afterwards. The learner's code can read what any user can read, and write where
   any user can write (e.g. /tmp), but not the grader's files, its output or other runs.
 - `none`: a learner's own machine: the same limits, no boundary. Fine for self-checking; an
@@ -127,6 +127,21 @@ def _bwrap_works() -> bool:
     return done.returncode == 0
 
 
+@functools.lru_cache(maxsize=None)
+def uid_works() -> bool:
+    """True when the grader is root and an unprivileged uid can run this Python and its packages
+    (not the case when Python lives in a directory only root may enter, e.g. under /root)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        done = subprocess.run([sys.executable, "-c", "import grader, nbval, torch"],
+                              capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
+                              user=UIDS[0], group=UIDS[0], extra_groups=[], cwd="/")
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
 def isolation() -> str:
     """The best isolation level available here (GRADER_ISOLATION=uid|none asks for less)."""
     asked = os.environ.get("GRADER_ISOLATION", "")
@@ -134,7 +149,7 @@ def isolation() -> str:
     for level in order:
         if level == "bwrap" and _bwrap_works():
             return level
-        if level == "uid" and os.geteuid() == 0:
+        if level == "uid" and uid_works():
             return level
         if level == "none":
             return level
