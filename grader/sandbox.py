@@ -61,6 +61,7 @@ FILE_EVENTS = frozenset({"os.rename", "os.remove", "os.rmdir", "os.truncate", "o
                          "os.chown", "os.link", "os.symlink", "shutil.rmtree"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 RECORDS_BUDGET = 64 << 20
+STDLIB = (os.path.dirname(os.__file__) + os.sep, "<frozen ")
 
 _guard: Guard | None = None
 
@@ -81,6 +82,11 @@ def begin(caller: types.FrameType, task: str, forbid: Iterable[tuple] = ()) -> C
 
 class CpuTimeExceeded(Exception):
     """A cell used more CPU time than its limit (raised in the cell by SIGXCPU)."""
+
+
+def _stdlib(filename: str) -> bool:
+    """True for the standard library's own files (not the packages installed beside it)."""
+    return filename.startswith(STDLIB) and f"-packages{os.sep}" not in filename
 
 
 def _origin(value: Any) -> str | None:
@@ -435,10 +441,14 @@ class Guard:
         else:
             return
         frame = sys._getframe(1)
-        while frame is not None:  # torch and IPython may do these things; learner code may not
-            if self.is_learner(frame.f_code.co_filename):
+        if what.startswith("setting "):  # libraries do it on import (namedtuple, pyparsing):
+            if self.is_learner(frame.f_code.co_filename):  # only learner code's own is refused
                 self._refuse(what)
-            frame = frame.f_back
+            return
+        while frame is not None and _stdlib(frame.f_code.co_filename):
+            frame = frame.f_back  # the standard library acts for whoever called it
+        if frame is not None and self.is_learner(frame.f_code.co_filename):
+            self._refuse(what)  # libraries (matplotlib runs fc-list) may; learner code may not
 
     def _protected_path(self, path: str | bytes) -> bool:
         path = os.path.abspath(os.fsdecode(path))
