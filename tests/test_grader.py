@@ -50,6 +50,21 @@ def test_exercise_option_overrides_the_metadata(tmp_path):
         assemble.exercise_of(nb, path, None, solutions)
 
 
+def test_a_pinned_exercise_wins_over_the_metadata_and_the_mismatch_is_reported(tmp_path):
+    from grader import grade
+
+    nb = copy.deepcopy(notebooks.read(SOLUTION))
+    nb.metadata["exercise"] = "02_registration"
+    path = tmp_path / "sub.ipynb"
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    learner, reference = grade.prepare(path, "01_parameter")
+    assert learner.exercise == reference.exercise == "01_parameter"
+    assert len(learner.warnings) == 1 and "'02_registration'" in learner.warnings[0]
+    assert "graded as 01_parameter" in learner.warnings[0]
+    learner, _ = grade.prepare(path, None)
+    assert learner.exercise == "02_registration" and learner.warnings == []
+
+
 # --- building the grading notebook ----------------------------------------------------------
 
 def _plan(submission):
