@@ -11,13 +11,7 @@ import torch.nn as nn
 from grader.checks import compare
 
 __all__ = ["compare", "torch_kind", "random_value", "observe_copy", "with_grad", "copied_by",
-           "random_param", "observe_init", "seeded", "random_init_case",
-           "NO_SETATTR", "NO_COPY", "NO_INIT"]
-
-NO_SETATTR = ((nn.Module, "__setattr__"),)
-NO_COPY = ((copy, "deepcopy"), (nn.Parameter, "__deepcopy__"))
-NO_INIT = ((nn.init, "uniform_"), (nn.init, "_no_grad_uniform_"))
-
+           "random_param", "observe_init", "seeded", "random_init_case"]
 
 def torch_kind(value) -> str:
     """Where torch's `module.x = value` stores x: parameter, buffer, module or attribute."""
@@ -30,29 +24,33 @@ def torch_kind(value) -> str:
     return "attribute"
 
 
-def random_value(rng: random.Random):
-    """A random value a learner might assign to a module attribute."""
+def _built(code: str, name: str):
+    """Run `code` (the lines a learner sees) and return the variable `name` it defines, so the
+    shown code and the case cannot drift apart."""
+    namespace = {"torch": torch, "nn": nn, "copy": copy, "with_grad": with_grad}
+    exec(code, namespace)
+    return namespace[name]
+
+
+def random_value(rng: random.Random) -> tuple[str, object]:
+    """(code, value): a random value a learner might assign to a module attribute, and the
+    code that builds it into `value`."""
     shape = [rng.randint(1, 4) for _ in range(rng.randint(0, 3))]
-    dtype = rng.choice([torch.float32, torch.float64, torch.float16])
-    base = torch.randn(shape, dtype=dtype)
-    param = nn.Parameter(base.clone(), requires_grad=rng.random() < 0.7)
-    makers = [
-        lambda: param,
-        lambda: base,
-        lambda: base.requires_grad_(True),
-        lambda: param * rng.uniform(-2, 2),
-        lambda: param.view(-1),
-        lambda: param.clone(),
-        lambda: param.detach(),
-        lambda: param.data,
-        lambda: copy.deepcopy(param),
-        lambda: nn.Buffer(base, persistent=rng.random() < 0.5),
-        lambda: rng.choice([nn.Linear(2, 2), nn.ReLU(), nn.Sequential(), nn.ParameterList([param])]),
-        lambda: rng.choice([[param], (param,), {"w": param}, [nn.ReLU()]]),
-        lambda: rng.choice([None, 3, 2.5, "weight", True]),
-        lambda: nn.parameter.UninitializedBuffer(),
-    ]
-    return rng.choice(makers)()
+    dtype = rng.choice(["torch.float32", "torch.float64", "torch.float16"])
+    setup = (f"base = torch.randn({shape}, dtype={dtype})\n"
+             f"param = nn.Parameter(base.clone(), requires_grad={rng.random() < 0.7})\n")
+    expression = rng.choice([
+        lambda: "param", lambda: "base", lambda: "base.requires_grad_(True)",
+        lambda: f"param * {round(rng.uniform(-2, 2), 3)}", lambda: "param.view(-1)",
+        lambda: "param.clone()", lambda: "param.detach()", lambda: "param.data",
+        lambda: "copy.deepcopy(param)", lambda: f"nn.Buffer(base, persistent={rng.random() < 0.5})",
+        lambda: rng.choice(["nn.Linear(2, 2)", "nn.ReLU()", "nn.Sequential()", "nn.ParameterList([param])"]),
+        lambda: rng.choice(["[param]", "(param,)", "{'w': param}", "[nn.ReLU()]"]),
+        lambda: rng.choice(["None", "3", "2.5", "'weight'", "True"]),
+        lambda: "nn.parameter.UninitializedBuffer()",
+    ])()
+    code = f"{setup}value = {expression}"
+    return code, _built(code, "value")
 
 
 def observe_copy(pair) -> dict:
@@ -82,17 +80,19 @@ def copied_by(copier: Callable) -> Callable:
     return lambda param: (param, copier(param))
 
 
-def random_param(rng: random.Random) -> nn.Parameter:
-    """A random Parameter: shape, dtype, layout, requires_grad and sometimes a .grad."""
+def random_param(rng: random.Random) -> tuple[str, nn.Parameter]:
+    """(code, param): a random Parameter (shape, dtype, layout, requires_grad, sometimes a
+    .grad) and the code that builds it."""
     shape = [rng.randint(1, 5) for _ in range(rng.randint(0, 3))]
-    dtype = rng.choice([torch.float32, torch.float64, torch.bfloat16])
-    data = torch.randn(shape, dtype=dtype)
-    if data.dim() >= 2 and rng.random() < 0.5:
-        data = data.transpose(0, 1)
-    param = nn.Parameter(data, requires_grad=rng.random() < 0.7)
-    if param.requires_grad and rng.random() < 0.5:
-        with_grad(param) if dtype != torch.bfloat16 else param.sum().backward()
-    return param
+    dtype = rng.choice(["torch.float32", "torch.float64", "torch.bfloat16"])
+    data = f"torch.randn({shape}, dtype={dtype})"
+    if len(shape) >= 2 and rng.random() < 0.5:
+        data += ".transpose(0, 1)"
+    requires_grad = rng.random() < 0.7
+    code = f"param = nn.Parameter({data}, requires_grad={requires_grad})"
+    if requires_grad and rng.random() < 0.5:
+        code += "\nwith_grad(param)" if dtype != "torch.bfloat16" else "\nparam.sum().backward()"
+    return code, _built(code, "param")
 
 
 def observe_init(pair) -> dict:

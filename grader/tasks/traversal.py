@@ -14,12 +14,9 @@ from grader.checks import compare
 from grader.tasks.rebuild import tree_code
 from grader.trees import build, label_all, random_spec
 
-__all__ = ["compare", "TRAVERSAL", "ZOO", "torch_stands_in_for", "fresh", "zoo_cases", "calling",
+__all__ = ["compare", "ZOO", "torch_stands_in_for", "fresh", "zoo_cases", "calling",
            "names_and_kinds", "random_tree_cases", "on_random_tree", "random_lookup_cases", "torch_count"]
 
-TRAVERSAL = tuple((nn.Module, name) for name in (
-    "named_modules", "modules", "named_children", "children", "named_parameters", "parameters",
-    "named_buffers", "buffers", "_named_members", "get_submodule", "get_parameter"))
 TORCH = {"named_modules": nn.Module.named_modules, "named_parameters": nn.Module.named_parameters}
 
 
