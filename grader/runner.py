@@ -4,8 +4,8 @@ Isolation levels, best first (`isolation()` picks the best this machine allows):
 
 - `bwrap`: bubblewrap. Its own mount, pid, network, ipc and uts namespaces; a read-only view of
   the system, the Python installation and the grader's packages, and nothing else of the places
-  where a book, its answer key or a user's files live (/root, /home, /work-like top directories
-  are empty); a private /tmp; one writable directory (the run's), deleted afterwards; run as an
+  where a book, its answer key or a user's files live (/root, /home and the top directory that
+  holds the book are empty); a private /tmp; one writable directory (the run's), deleted afterwards; run as an
   unprivileged uid (when the grader is root) without capabilities; it dies with the grader and
   nothing started inside survives it (pid namespace).
 - `uid`: the grader is root but bwrap is unusable (some containers), and an unprivileged uid can
@@ -196,7 +196,7 @@ def _bwrap_prefix(exe: str, out: Path | None, uid: int | None, limits: Limits) -
     cmd += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     keep = _visible()
     masked = {m for m in MASKED if os.path.isdir(m)}
-    for path in keep:  # the top directory holding a book (e.g. /work) is masked too
+    for path in keep:  # the top directory holding the book is masked too
         top = "/" + Path(path).parts[1] if len(Path(path).parts) > 1 else "/"
         if top not in SYSTEM and top != "/" and os.path.isdir(top):
             masked.add(top)
