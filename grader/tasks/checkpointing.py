@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from grader.checks import compare
 
 __all__ = ["compare", "CheckpointError", "make_model", "make_optimizer", "train", "same", "frozen_names",
-           "trained", "saved_by", "spec_save", "save_cases", "random_save_cases", "crash_cases",
-           "crash_while_saving", "resume_case", "resumed_with", "torch_load", "random_resume_cases",
-           "bad_file", "BAD_FILES", "load_outcome", "torch_checked_load", "through_a_file",
-           "uninterrupted", "NO_REFERENCE_SAVE", "NO_REFERENCE_LOAD"]
+           "trained", "saved_by", "save_cases", "random_save_cases", "crash_cases",
+           "crash_while_saving", "resume_case", "resumed_with", "random_resume_cases",
+           "bad_file", "BAD_FILES", "load_outcome", "through_a_file", "uninterrupted",
+           "torch_side", "NO_REFERENCE_SAVE", "NO_REFERENCE_LOAD"]
 
 
 class CheckpointError(RuntimeError):
@@ -376,7 +376,9 @@ def uninterrupted(seed: int, skip: int) -> list:
     return _draws()
 
 
-# Torch's sides of 5.1 and 5.2 are plain functions of this module: an answer may not call them.
-_HERE = sys.modules[__name__]
-NO_REFERENCE_SAVE = ((_HERE, "spec_save"),)
-NO_REFERENCE_LOAD = ((_HERE, "torch_load"), (_HERE, "torch_checked_load"))
+# The checks reach torch's side of 5.1 and 5.2 as `torch_side.spec_save` and so on: attributes
+# of this module, looked up when called, which a check's forbid list swaps for a refusal while an
+# answer runs (a name imported into the notebook would keep the original).
+torch_side = sys.modules[__name__]
+NO_REFERENCE_SAVE = ((torch_side, "spec_save"),)
+NO_REFERENCE_LOAD = ((torch_side, "torch_load"), (torch_side, "torch_checked_load"))
