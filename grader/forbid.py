@@ -46,6 +46,9 @@ REBUILT: dict[str, tuple[str, ...]] = {
     "2.4": ("torch.nn.Module.register_buffer@foreign",),
     "3.1": _TRAVERSAL, "3.2": _TRAVERSAL, "3.3": _TRAVERSAL, "3.4": _TRAVERSAL,
     "4.1": _SAVING_AND_LOADING, "4.2": _SAVING_AND_LOADING,
+    # exercise 5's checks compute torch's side with the grader's own reference code
+    "5.1": ("grader.tasks.checkpointing.spec_save",),
+    "5.2": ("grader.tasks.checkpointing.torch_load", "grader.tasks.checkpointing.torch_checked_load"),
 }
 
 

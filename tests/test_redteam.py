@@ -32,6 +32,7 @@ from tools import notebooks, release
 ROOT = notebooks.ROOT
 EX1 = ROOT / "solutions" / "01_parameter.ipynb"
 EX3 = ROOT / "solutions" / "03_traversal.ipynb"
+EX5 = ROOT / "solutions" / "05_checkpointing.ipynb"
 LIMITS = Limits(timeout=240, cell_timeout=120, cell_cpu=20, memory=2 << 30)
 TOKEN = f"redteam{os.getpid()}x{int(time.time())}"
 BWRAP = runner.isolation() == "bwrap"
@@ -104,6 +105,17 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
         if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] == "3.1":
             cell.source = generator
     cases["generator_delegation"] = (nb, {**full3, "3.1": 0})
+
+    reference = {"5.1": "def save_checkpoint(path, model, optimizer, epoch, trainable_only=False):\n"
+                        "    return torch_side.spec_save(path, model, optimizer, epoch, trainable_only)",
+                 "5.2": "_load = torch_side.torch_checked_load\n\n"
+                        "def load_checkpoint(path, model, optimizer):\n"
+                        "    return _load(path, model, optimizer)"}
+    nb = notebooks.read(EX5)
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in reference:
+            cell.source = reference[cell.metadata["grade"]["task"]]
+    cases["delegates_to_the_checks_reference"] = (nb, {**tasks(EX5), "5.1": 0, "5.2": 0})
 
     forged = (f"import json, os\nstream = {stream}\n"
               "lines = [json.dumps({'k': 'nbval', 'cell': n, 'when': 'call', 'outcome': 'passed',"
@@ -226,7 +238,8 @@ def _explain(g: verdict.Grade) -> str:
 ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_lists",
            "thread_and_proxy_delegation", "generator_delegation", "forged_and_oversized_stream",
            "writes_outside_and_signals", "detached_process", "fifo_stream",
-           "stream_links_to_dev_zero", "honest_plots_prints_time_helpers"]
+           "stream_links_to_dev_zero", "honest_plots_prints_time_helpers",
+           "delegates_to_the_checks_reference"]
 
 
 @pytest.mark.slow
