@@ -26,7 +26,7 @@ help:
 	@echo "make figures    regenerate chapters/figures/*.svg from figures/make_figures.py"
 	@echo "make grade NB=path/to/submission.ipynb   grade one exercise notebook"
 	@echo "make grade-batch DIR=submissions/ [CSV=grades.csv] [JOBS=2]   grade a folder into a CSV"
-	@echo "make bench-grade  time the grader against a bare nbval run, and batch throughput"
+	@echo "make bench-grade  bare nbval vs the sandboxed grader on one solution, and a batch of 20 (--jobs 2)"
 	@echo "make bench       all benchmarks: set-up from a fresh clone, fast tests, grading, purenn vs torch.nn"
 	@echo "make bench-quick the same without the set-up part (minutes instead of ten)"
 	@echo "make bench-test  run make test here: duration, peak live kernels, peak memory"

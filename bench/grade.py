@@ -1,11 +1,12 @@
 """Benchmark the grader: one submission against a bare nbval run, and batch throughput.
 
-    python bench/grade.py [--exercise 01_parameter] [--copies 6] [--repeat 2]
+    python bench/grade.py [--exercise 01_parameter] [--copies 20] [--jobs 2] [--repeat 1]
 
-Prints figures only (no timed assertions): the wall time of `python -m grader` on the solution
-next to a bare `pytest --nbval` of the same notebook in the same run (the ratio is the price of
-the second, clean kernel, the guard and the comparison), then submissions per minute of
-`--batch` with --jobs 1 and --jobs 2.
+Prints figures only (no timed assertions): the wall time of a bare `pytest --nbval` of the
+solution, of `python -m grader` on it (sandboxed: the ratio is the price of the sandbox, the
+second, clean kernel and the comparison), then submissions per minute of `--batch` over
+`--copies` submissions with `--jobs` workers, and the isolation level the grades ran under.
+Figures depend on the machine and its load; compare them only within one run.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from grader import runner  # noqa: E402
 from tools import notebooks, release  # noqa: E402
 
 
@@ -53,8 +55,9 @@ def batch(folder: Path, jobs: int, tmp: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exercise", default="01_parameter")
-    parser.add_argument("--copies", type=int, default=6, help="submissions in the batch")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per single-file figure")
+    parser.add_argument("--copies", type=int, default=20, help="submissions in the batch")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel workers of the batch")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per single-file figure")
     args = parser.parse_args()
     solution = ROOT / "solutions" / f"{args.exercise}.ipynb"
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as name:
@@ -66,7 +69,8 @@ def main() -> None:
         b, g = statistics.median(bare), statistics.median(graded)
         print(f"single submission ({args.exercise}, median of {args.repeat}):")
         print(f"  bare pytest --nbval   {b:6.1f} s")
-        print(f"  python -m grader      {g:6.1f} s   ratio {g / b:.2f}x")
+        print(f"  python -m grader      {g:6.1f} s   ratio {g / b:.2f}x "
+              f"(isolation: {runner.isolation()})")
 
         folder = tmp / "batch"
         folder.mkdir()
@@ -75,12 +79,10 @@ def main() -> None:
             text = solution.read_text() if i % 2 == 0 else exercise
             (folder / f"learner{i:02d}.ipynb").write_text(text)
         print(f"batch of {args.copies} submissions (half solutions, half untouched exercises):")
-        one = None
-        for jobs in (1, 2):
-            seconds = batch(folder, jobs, tmp)
-            one = one or seconds
-            print(f"  --jobs {jobs}   {seconds:6.1f} s   {60 * args.copies / seconds:5.1f} "
-                  f"submissions/min   speed-up {one / seconds:.2f}x")
+        seconds = batch(folder, args.jobs, tmp)
+        print(f"  --jobs {args.jobs}   {seconds:6.1f} s   {60 * args.copies / seconds:5.1f} "
+              f"submissions/min   {seconds / args.copies:5.1f} s per submission "
+              f"({seconds / args.copies / b:.2f}x bare nbval)")
 
 
 if __name__ == "__main__":

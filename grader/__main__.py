@@ -1,10 +1,11 @@
 """Command line of the autograder.
 
-    python -m grader SUBMISSION.ipynb [--format json] [--exercise NN_topic]
-    python -m grader --batch DIR --csv grades.csv [--jobs N]
+    python -m grader SUBMISSION.ipynb [--format json] [--exercise NN_topic] [--require-sandbox]
+    python -m grader --batch DIR --csv grades.csv [--jobs N] [--require-sandbox]
 
-Exit status: 0 when a grade was produced (whatever the score), 2 for unusable input (one line
-on stderr), 1 when the exercise itself is broken (its solution fails in the clean kernel).
+Exit status: 0 when a grade was produced (whatever the score), 2 for unusable input or, with
+--require-sandbox, no sandbox on this machine (one line on stderr), 1 when the exercise itself is
+broken (its solution fails in the clean kernel).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from grader import batch, grade, report
 from grader.assemble import Unusable
-from grader.runner import Limits
+from grader.runner import Limits, SandboxUnavailable, require_sandbox
 from grader.verdict import ReferenceFailed
 
 
@@ -32,7 +33,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=Limits.timeout,
                    help="seconds for one submission (default %(default)g)")
     p.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout,
-                   help="seconds for one cell (default %(default)g)")
+                   help="wall-clock seconds for one cell, a backstop (default %(default)g)")
+    p.add_argument("--cell-cpu", type=float, default=Limits.cell_cpu,
+                   help="CPU-seconds for one cell of learner code (default %(default)g)")
+    p.add_argument("--require-sandbox", action="store_true",
+                   help="refuse to grade (exit 2) where learner code cannot be isolated")
     p.add_argument("--memory", type=int, default=Limits.memory >> 20,
                    help="MiB of address space per process (default %(default)d)")
     p.add_argument("--solutions", type=Path, default=grade.SOLUTIONS, help=argparse.SUPPRESS)
@@ -42,8 +47,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     limits = Limits(timeout=args.timeout, cell_timeout=args.cell_timeout,
-                    memory=args.memory << 20)
+                    cell_cpu=args.cell_cpu, memory=args.memory << 20)
     try:
+        if args.require_sandbox:
+            require_sandbox()
         if args.batch is not None:
             if args.submission is not None or args.csv is None:
                 raise Unusable("usage: python -m grader --batch DIR --csv FILE [--jobs N]")
@@ -58,14 +65,19 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.submission is None:
             raise Unusable("usage: python -m grader SUBMISSION.ipynb (or --batch DIR --csv FILE)")
-        result = grade.grade_file(args.submission, args.exercise, args.seed, limits, args.solutions)
-    except Unusable as err:
+        result = grade.grade_file(args.submission, args.exercise, args.seed, limits, args.solutions,
+                                  args.require_sandbox)
+    except (Unusable, SandboxUnavailable) as err:
         print(f"grader: {err}", file=sys.stderr)
         return 2
     except ReferenceFailed as err:
         print(f"grader: {err}", file=sys.stderr)
         return 1
-    print(report.dumps_json(result) if args.format == "json" else report.table(result))
+    if args.format == "json":
+        print(report.dumps_json(result))
+    else:
+        print(report.table(result))
+        print(f"isolation: {result.isolation}" + "".join(f"\nwarning: {w}" for w in result.warnings))
     return 0
 
 

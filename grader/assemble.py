@@ -64,7 +64,8 @@ def load(path: Path) -> nbformat.NotebookNode:
 
 def exercise_of(nb: nbformat.NotebookNode, path: Path, override: str | None,
                 solutions: Path) -> Path:
-    """The solution notebook of the submission's exercise (metadata, else file name)."""
+    """The solution notebook of the submission's exercise: `override` (--exercise) when given,
+    whatever the submission says; else its metadata, else its file name."""
     name = override or nb.metadata.get("exercise")
     if not name and NAME.match(path.stem):
         name = path.stem
@@ -76,6 +77,16 @@ def exercise_of(nb: nbformat.NotebookNode, path: Path, override: str | None,
         known = ", ".join(p.stem for p in sorted(solutions.glob("[0-9][0-9]_*.ipynb")))
         raise Unusable(f"{path}: unknown exercise {name!r} (known: {known})")
     return solution
+
+
+def metadata_mismatch(nb: nbformat.NotebookNode, override: str | None) -> str | None:
+    """The warning for a submission whose metadata names another exercise than --exercise."""
+    said = nb.metadata.get("exercise")
+    if override and said is not None and said != override:
+        shown = str(said)[:60].encode("ascii", "backslashreplace").decode()
+        return (f"the notebook's metadata names exercise {shown!r}; "
+                f"graded as {override} (--exercise)")
+    return None
 
 
 @dataclass
@@ -102,6 +113,7 @@ class Plan:
     notes: dict[str, list[str]]  # task -> messages about how the submission was read
     answer_names: dict[str, list[str]]
     stored: dict[int, nbformat.NotebookNode]  # check ordinal -> pristine cell (outputs)
+    warnings: list[str] = field(default_factory=list)  # about the submission as a whole
 
     @property
     def checks(self) -> list[Cell]:

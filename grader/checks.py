@@ -6,11 +6,13 @@ learner reads the first case where their code and torch disagree.
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
+from grader import forbid as rebuilt
 from grader import sandbox
 
 PASS, FAIL = "\u2713", "\u2717"
@@ -57,23 +59,34 @@ def forbidden(task: str, targets: Iterable[tuple]) -> Iterator[None]:
             setattr(owner, name, original)
 
 
+def _step(path: str, key: Any) -> str:
+    """`path` extended by one list index or dict key, written as a Python expression would be:
+    `[2]`, `.unexpected_keys` (a name; no dot at the start), `['0.weight']`."""
+    if isinstance(key, str) and key.isidentifier():
+        return f"{path}.{key}" if path else key
+    return f"{path}[{key!r}]"
+
+
 def first_difference(yours: Any, torch: Any, path: str = "") -> tuple[str, Any, Any] | None:
-    """Return (path, yours, torch) for the first place two plain values differ, else None."""
+    """Return (path, yours, torch) for the first place two plain values differ, else None.
+
+    The path reads like the expression that reaches the value: `unexpected_keys[0]`,
+    `[3].name`, `state['0.weight']`."""
     if isinstance(yours, (list, tuple)) and isinstance(torch, (list, tuple)):
         for i, (a, b) in enumerate(zip(yours, torch)):
-            found = first_difference(a, b, f"{path}[{i}]")
+            found = first_difference(a, b, _step(path, i))
             if found:
                 return found
         if len(yours) != len(torch):  # show the first item that only one side has
             n = min(len(yours), len(torch))
-            return (f"{path}[{n}]", yours[n] if len(yours) > n else "<missing>",
+            return (_step(path, n), yours[n] if len(yours) > n else "<missing>",
                     torch[n] if len(torch) > n else "<missing>")
         return None
     if isinstance(yours, Mapping) and isinstance(torch, Mapping):
         for key in list(torch) + [k for k in yours if k not in torch]:
             if key not in yours or key not in torch:
-                return (f"{path}[{key!r}]", yours.get(key, "<missing>"), torch.get(key, "<missing>"))
-            found = first_difference(yours[key], torch[key], f"{path}[{key!r}]")
+                return (_step(path, key), yours.get(key, "<missing>"), torch.get(key, "<missing>"))
+            found = first_difference(yours[key], torch[key], _step(path, key))
             if found:
                 return found
         return None
@@ -94,7 +107,10 @@ def describe_outcome(result: tuple[str, Any]) -> Any:
 
 
 def difference_line(label: str, got: tuple[str, Any], want: tuple[str, Any]) -> str | None:
-    """The ✗ line for a case whose outcomes differ ("yours: ...  torch: ..."), else None."""
+    """The ✗ line for a case whose outcomes differ ("yours: ...  torch: ..."), else None.
+
+    A label's first line names the case; further lines, if any, are code that rebuilds the case
+    (a random tree as constructor calls) and are shown under the difference, ready to paste."""
     diff = first_difference(got, want)
     if diff is None:
         return None
@@ -102,8 +118,39 @@ def difference_line(label: str, got: tuple[str, Any], want: tuple[str, Any]) -> 
     if path in ("[0]", "[1]", ""):  # one side raised, or the values differ at the top
         a, b, where = describe_outcome(got), describe_outcome(want), ""
     else:
-        where = f"at {path[len('[1]'):].strip()}: "
-    return f"{FAIL} {label} \u2014 {where}yours: {_short(a)}  torch: {_short(b)}"
+        where = f"at {path[len('[1]'):].lstrip('.')}: "
+    name, _, code = str(label).partition("\n")
+    line = f"{FAIL} {name} \u2014 {where}yours: {_short(a)}  torch: {_short(b)}"
+    if code.strip():
+        line += "\n    rebuild this case:\n" + "\n".join(f"        {row}" for row in code.splitlines())
+    return line
+
+
+def raises_on_failure(graded: bool) -> bool:
+    """Whether a failing check raises `CheckFailed` (stopping the notebook) or reports and
+    continues. Under the grader (`graded`) or with GRADER_CHECKS=raise in the environment, each
+    check cell fails on its own; in a learner's own run "Run All" reaches every task."""
+    return graded or os.environ.get("GRADER_CHECKS") == "raise"
+
+
+def report_failure(task: str, failed: int, total: int, graded: bool) -> None:
+    """End a check with `failed` of `total` cases differing: raise, or print one summary line."""
+    message = f"Task {task}: {failed} of {total} cases differ from torch"
+    if raises_on_failure(graded):
+        raise CheckFailed(message)
+    print(f"{FAIL} {message} (the grader counts this check as failed)")
+
+
+def observe_for_grader(run: sandbox.CheckRun, cases: list[Case], yours: Callable[..., Any],
+                       observe: Callable[[Any], Any]) -> None:
+    """Under the grader, in the learner's kernel: report what `yours` does on every case, as
+    data. Torch's side comes from the reference kernel and the grader judges, so nothing is
+    printed or raised here (a `print` in an answer cannot change a verdict)."""
+    with run:
+        for index, (_, make_args) in enumerate(cases):
+            run.before(index)
+            run.record(index, cases[index][0], outcome(lambda: observe(yours(*make_args()))), None)
+    run.finish(len(cases))
 
 
 def compare(
@@ -113,7 +160,7 @@ def compare(
     torch_ref: Callable[..., Any],
     observe: Callable[[Any], Any] = lambda result: result,
     summary: bool = False,
-    forbid: Iterable[tuple] = (),
+    forbid: Iterable[tuple] | None = None,
 ) -> None:
     """Run each case on `yours` and on `torch_ref`, print one line per case, fail on any difference.
 
@@ -122,18 +169,22 @@ def compare(
     (lists, tuples, dicts, str, numbers) to compare. With `summary=True` (hidden, randomized
     checks) only failing cases and one final count are printed, so the output does not depend
     on the random cases drawn. `forbid` lists (owner, attribute) pairs — the torch functions the
-    task rebuilds — that raise while `yours` runs (see `forbidden`).
+    task rebuilds — that raise while `yours` runs (see `forbidden`); by default the task's list
+    in grader.forbid.
 
     Under the grader (`python -m grader`), each case is also reported as data to the grading
     kernel's guard (grader.sandbox); printing and failing are unchanged.
     """
-    cases, forbid = list(cases), list(forbid)
+    cases = list(cases)
+    forbid = list(rebuilt.targets(task) if forbid is None else forbid)
 
     def run_yours(args: tuple) -> Any:
         with forbidden(task, forbid):
             return yours(*args)
 
-    run = sandbox.begin(sys._getframe(1), task, forbid)  # None unless a grader runs this cell
+    run = sandbox.begin(sys._getframe(1), task)  # None unless a grader runs this cell
+    if run is not None and run.learner:
+        return observe_for_grader(run, cases, yours, observe)
     failed = 0
     with run if run is not None else nullcontext():
         for index, (label, make_args) in enumerate(cases):
@@ -157,4 +208,4 @@ def compare(
     if summary and not failed:
         print(f"{PASS} all {len(cases)} randomized cases match torch")
     if failed:
-        raise CheckFailed(f"Task {task}: {failed} of {len(cases)} cases differ from torch")
+        report_failure(task, failed, len(cases), graded=run is not None)

@@ -1,9 +1,11 @@
 """pytest plugin loaded by grading runs (`-p grader.nbval_plugin`), next to nbval.
 
-- writes every cell's result as a JSON line to $GRADER_REPORT (nbval's `Cell n` = n-th code cell);
+- writes every cell's result as a JSON line to $GRADER_REPORT, the run's one result stream (nbval's
+  `Cell n` = n-th code cell); the grader reads it as data (grader.records.SCHEMA);
 - notices a dead kernel at once instead of waiting for the cell timeout;
 - bounds the output kept per cell, so a flood of prints cannot exhaust the grader's memory;
-- leaves stderr out of the output comparison: warnings never cost points.
+- leaves stderr out of the output comparison: warnings never cost points (the grader runs
+  nbval in lax mode anyway: verdicts come from observations, not from printed text).
 """
 from __future__ import annotations
 
@@ -27,8 +29,18 @@ class KernelDied(RuntimeError):
 def _write(record: dict) -> None:
     path = os.environ.get("GRADER_REPORT")
     if path:
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(json.dumps(record) + "\n")
+        line = (json.dumps(record, ensure_ascii=True) + "\n").encode()
+        try:  # a stream the notebook replaced (FIFO, link) is not waited for, nor followed
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                         | os.O_NONBLOCK, 0o600)
+        except OSError:
+            return
+        try:
+            os.write(fd, line)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def _patch_nbval() -> None:
@@ -74,9 +86,6 @@ def _patch_nbval() -> None:
 
     def runtest(self):
         self.parent._grader_output_left = OUTPUT_LIMIT
-        if getattr(self.parent, "kernel", None) is not None and not getattr(self.parent, "_grader_pid", 0):
-            self.parent._grader_pid = _kernel_pid(self.parent.kernel)
-            _write({"kernel_pid": self.parent._grader_pid})
         return original_runtest(self)
 
     plugin.IPyNbCell.runtest = runtest
@@ -90,12 +99,6 @@ def _patch_nbval() -> None:
         return original_compare(self, keep(test), keep(ref), skip_compare)
 
     plugin.IPyNbCell.compare_outputs = compare_outputs
-
-
-def _kernel_pid(running) -> int:
-    provisioner = getattr(running.km, "provisioner", None)
-    pid = getattr(provisioner, "pid", None) or getattr(getattr(provisioner, "process", None), "pid", 0)
-    return int(pid or 0)
 
 
 def _summary(text: str) -> str:
@@ -124,11 +127,11 @@ def pytest_runtest_logreport(report) -> None:
     if not match or (report.when != "call" and report.passed):
         return
     text = ANSI.sub("", report.longreprtext or "") if report.failed else ""
-    _write({"cell": int(match.group(1)), "when": report.when, "outcome": report.outcome,
-            "message": _summary(text) if text else "", "timeout": "Timeout of" in text,
-            "died": "kernel died" in text or "Kernel dead" in text})
+    _write({"k": "nbval", "cell": int(match.group(1)), "when": str(report.when),
+            "outcome": str(report.outcome), "message": _summary(text) if text else "",
+            "timeout": "Timeout of" in text, "died": "kernel died" in text or "Kernel dead" in text})
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus) -> None:
-    _write({"exit": int(exitstatus)})
+    _write({"k": "exit", "status": int(exitstatus)})

@@ -16,6 +16,47 @@ MAX_DEPTH = 24
 MAX_ITEMS = 20_000
 MAX_TEXT = 20_000
 MAX_LINE = 1 << 20  # longest record line the grader accepts
+MAX_RECORDS = 200_000
+
+# The result stream's schema: kind -> {field: type}. Every field is required; no other field is
+# accepted. A record that does not fit is counted as bad and ignored.
+_TEXT, _INT, _BOOL, _ANY = "text", "int", "bool", "any"
+SCHEMA: dict[str, dict[str, str]] = {
+    "hello": {"role": _TEXT},
+    "cell": {"check": _INT, "task": _TEXT},
+    "case": {"check": _INT, "call": _INT, "case": _INT, "label": _TEXT, "value": _ANY},
+    "end": {"check": _INT, "call": _INT, "cases": _INT},
+    "done": {"check": _INT},
+    "tamper": {"check": "int?", "what": _TEXT},
+    "violation": {"check": _INT, "task": _TEXT, "what": _TEXT},
+    "untrusted": {"line": _INT, "what": _TEXT},
+    "limit": {"what": _TEXT},
+    "nbval": {"cell": _INT, "when": _TEXT, "outcome": _TEXT, "message": _TEXT,
+              "timeout": _BOOL, "died": _BOOL},
+    "exit": {"status": _INT},
+}
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind == _ANY:
+        return True
+    if kind == "int?" and value is None:
+        return True
+    if kind in (_INT, "int?"):
+        return type(value) is int and -(1 << 62) < value < (1 << 62)
+    if kind == _BOOL:
+        return type(value) is bool
+    return type(value) is str and len(value) <= MAX_TEXT
+
+
+def valid(record: Any) -> bool:
+    """True when `record` is one of SCHEMA's kinds with exactly its fields, each of its type."""
+    if type(record) is not dict:
+        return False
+    fields = SCHEMA.get(record.get("k")) if type(record.get("k")) is str else None
+    if fields is None or set(record) != {"k", *fields}:
+        return False
+    return all(_fits(record[name], kind) for name, kind in fields.items())
 
 
 class Foreign:
@@ -65,26 +106,36 @@ def encode(value: Any, depth: int = 0, budget: list | None = None) -> Any:
     return {"$": "foreign", "v": f"{kind.__module__}.{kind.__qualname__}: {_text(value)}"}
 
 
-def decode(data: Any) -> Any:
-    """The inverse of `encode` (foreign objects come back as `Foreign`)."""
+def decode(data: Any, depth: int = 0) -> Any:
+    """The inverse of `encode` (foreign objects come back as `Foreign`). Never raises: data
+    that `encode` cannot have produced decodes to a `Foreign` that equals nothing torch made."""
+    try:
+        return _decode(data, depth)
+    except (TypeError, ValueError, RecursionError, AttributeError):
+        return Foreign("<malformed observation>")
+
+
+def _decode(data: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH + 1:
+        raise ValueError("too deep")
     if isinstance(data, list):
-        return [decode(v) for v in data]
+        return [_decode(v, depth + 1) for v in data]
     if isinstance(data, dict):
         tag, value = data.get("$"), data.get("v")
         if tag == "tuple":
-            return tuple(decode(v) for v in value)
+            return tuple(_decode(v, depth + 1) for v in value)
         if tag == "dict":
             out = {}
             for key, item in value:
-                key = decode(key)
+                key = _decode(key, depth + 1)
                 try:
-                    out[key] = decode(item)
+                    out[key] = _decode(item, depth + 1)
                 except TypeError:  # an unhashable key: keep it visible, never crash
-                    out[Foreign(repr(key))] = decode(item)
+                    out[Foreign(repr(key))] = _decode(item, depth + 1)
             return out
-        if tag == "float":
+        if tag == "float" and value in ("nan", "inf", "-inf"):
             return float(value)
-        return Foreign(str(value))
+        return Foreign(str(value)[:MAX_TEXT])
     return data
 
 
@@ -94,20 +145,21 @@ def dumps(record: dict) -> bytes:
 
 
 def loads(blob: bytes, limit: int) -> tuple[list[dict], int]:
-    """Parse at most `limit` bytes of JSON lines; return (records, number of unreadable lines)."""
+    """Parse at most `limit` bytes of JSON lines; return (valid records, number of bad lines).
+    Never raises: a line that is too long, not JSON or outside the schema is only counted."""
     records, bad = [], 0
     for line in blob[:limit].splitlines():
         if not line.strip():
             continue
-        if len(line) > MAX_LINE:
+        if len(line) > MAX_LINE or len(records) >= MAX_RECORDS:
             bad += 1
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             bad += 1
             continue
-        if isinstance(record, dict):
+        if valid(record):
             records.append(record)
         else:
             bad += 1

@@ -15,14 +15,18 @@ which hands each case to the guard installed here. The guard
 - snapshots torch, copy, builtins and the grader's own modules and reports any later change
   (a monkeypatch) as tampering;
 - refuses the introspection and escape hatches a learner would need to get around the above
-  (gc referrer walks, ctypes, trace/profile hooks, code-object surgery, subprocesses, signals,
+  (gc referrer walks, ctypes beyond loading a library, as numpy and matplotlib do on import,
+  trace/profile hooks, code-object surgery, subprocesses, signals,
   writing to the installed packages or to the record file) and reports each attempt;
-- watches, while a task's check runs, for calls to the torch functions that task must rebuild
-  (the `forbid` list of the check's `compare` call) made from learner code, however they were
-  reached, and checks that the task's answer names are functions the learner wrote.
+- in the learner's kernel, gives the torch functions each task rebuilds a gated body
+  (grader.forbid) before any learner code runs, arms the gate of a task while its check runs,
+  and checks that the task's answer names are functions the learner wrote;
+- limits each cell's CPU time (a cell over its limit raises `CpuTimeExceeded`).
 
-A Python kernel cannot be a perfect sandbox; what matters for the verdict is that torch's side
-is never computed here, and the grader compares the reported data itself.
+This kernel runs inside the operating-system sandbox of grader.runner; none of the above is the
+boundary. They are a second layer whose reports cost points only for code no honest answer
+contains. Torch's side is never computed in the learner's kernel: the grader compares the
+reported data with a clean reference kernel's.
 """
 from __future__ import annotations
 
@@ -36,11 +40,12 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from grader import records
+from grader import forbid, records
 
 PROTECTED_MODULES = ("builtins", "copy", "random", "torch", "torch.nn", "torch.nn.init",
                      "torch.nn.functional", "torch.nn.parameter", "torch.nn.modules.module",
-                     "grader", "grader.checks", "grader.sandbox", "grader.records", "grader.replay")
+                     "grader", "grader.checks", "grader.sandbox", "grader.records", "grader.replay",
+                     "grader.forbid")
 PROTECTED_CLASSES = ("torch.Tensor", "torch.nn.Parameter", "torch.nn.Buffer", "torch.nn.Module")
 IPYTHON_BUILTINS = {"_", "__", "___", "exit", "quit", "get_ipython", "display", "__IPYTHON__",
                     "input", "raw_input", "getpass"}  # the kernel swaps these for every cell
@@ -56,6 +61,7 @@ FILE_EVENTS = frozenset({"os.rename", "os.remove", "os.rmdir", "os.truncate", "o
                          "os.chown", "os.link", "os.symlink", "shutil.rmtree"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 RECORDS_BUDGET = 64 << 20
+STDLIB = (os.path.dirname(os.__file__) + os.sep, "<frozen ")
 
 _guard: Guard | None = None
 
@@ -69,9 +75,18 @@ def install(config: dict) -> None:
     _guard.start()
 
 
-def begin(caller: types.FrameType, task: str, forbid: Iterable[tuple]) -> CheckRun | None:
+def begin(caller: types.FrameType, task: str, forbid: Iterable[tuple] = ()) -> CheckRun | None:
     """Called by `compare`: a CheckRun when this call must be reported, else None."""
-    return None if _guard is None else _guard.begin(caller, task, list(forbid))
+    return None if _guard is None else _guard.begin(caller, task)
+
+
+class CpuTimeExceeded(Exception):
+    """A cell used more CPU time than its limit (raised in the cell by SIGXCPU)."""
+
+
+def _stdlib(filename: str) -> bool:
+    """True for the standard library's own files (not the packages installed beside it)."""
+    return filename.startswith(STDLIB) and f"-packages{os.sep}" not in filename
 
 
 def _origin(value: Any) -> str | None:
@@ -100,9 +115,10 @@ class CheckRun:
     """One `compare` call of a pristine check cell: reseeds, records and watches forbidden calls."""
 
     def __init__(self, guard: Guard, check: int, task: str, call: int,
-                 watch: dict[int, tuple[str, Callable | None]]) -> None:
-        self.guard, self.check, self.task, self.call, self.watch = guard, check, task, call, watch
-        self.namespace: dict[str, Any] = {}
+                 allowed: frozenset[str] = frozenset()) -> None:
+        self.guard, self.check, self.task, self.call, self.allowed = guard, check, task, call, allowed
+        self.learner = guard.role == "learner"
+        self._armed: Any = None
 
     def before(self, index: int) -> None:
         """Reseed every random generator a case may draw from, the same way in both kernels."""
@@ -117,7 +133,7 @@ class CheckRun:
 
     def record(self, index: int, label: Any, got: tuple, want: tuple) -> None:
         """Report this kernel's side of one case as data."""
-        value = want if self.guard.role == "reference" else got
+        value = got if self.learner else want
         self.guard.write({"k": "case", "check": self.check, "call": self.call, "case": index,
                           "label": str(label)[:300], "value": records.encode(value)})
 
@@ -125,11 +141,15 @@ class CheckRun:
         self.guard.write({"k": "end", "check": self.check, "call": self.call, "cases": count})
 
     def __enter__(self) -> CheckRun:
-        self.guard.watch(self)
+        if self.learner:
+            self._armed = forbid.armed(self.task, self.allowed)
+            self._armed.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.guard.watch(None)
+        if self._armed is not None:
+            self._armed.__exit__(None, None, None)
+            self._armed = None
 
 
 class Guard:
@@ -151,8 +171,7 @@ class Guard:
         self.learner_files: set[str] = set()
         self.current: tuple[int, str] | None = None
         self.calls = 0
-        self.active: CheckRun | None = None
-        self.toggling = False
+        self.gated: dict[int, str] = {}  # id of a gated torch function -> its dotted name
         self.snapshot: dict[tuple[str, str], tuple[dict, Any]] = {}
         self.class_keys: dict[str, tuple[dict, frozenset]] = {}
         self.reported: set[str] = set()
@@ -177,13 +196,25 @@ class Guard:
     # -- installation ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.write({"k": "hello", "pid": os.getpid(), "role": self.role})
+        self.write({"k": "hello", "role": self.role})
         self._limit()
         self._bound_output()
+        if self.role == "learner":
+            self._gate()
         self._take_snapshot()
         self.shell.events.register("pre_run_cell", self._pre_run_cell)
         self.shell.events.register("post_run_cell", self._post_run_cell)
         sys.addaudithook(self._audit)
+
+    def _gate(self) -> None:
+        """Give the torch functions the tasks rebuild their gated bodies (grader.forbid)."""
+        import torch
+
+        roots = (os.path.dirname(torch.__file__) + os.sep,
+                 os.path.dirname(os.path.abspath(forbid.__file__)) + os.sep)
+        gated = forbid.install(set(self.check_files) | self.trusted_files, roots)
+        self.gated = {id(function): name for name, function in gated.items()}
+        forbid.on_refusal = self.refused
 
     def _limit(self) -> None:
         limits = self.limits
@@ -191,10 +222,29 @@ class Guard:
         if limits.get("memory"):
             resource.setrlimit(resource.RLIMIT_AS, (limits["memory"], limits["memory"]))
         if limits.get("cpu"):
-            resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu"], limits["cpu"] + 5))
+            resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu"], limits["cpu"]))
+        if limits.get("cell_cpu"):
+            signal.signal(signal.SIGXCPU, self._over_cpu)
         if limits.get("fsize"):
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails, not the kernel
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
+
+    def _cell_cpu(self) -> None:
+        """Let the next cell use `cell_cpu` more CPU-seconds (SIGXCPU at the soft limit)."""
+        seconds = self.limits.get("cell_cpu")
+        if not seconds:
+            return
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        want = int(usage.ru_utime + usage.ru_stime + seconds) + 1
+        if hard != resource.RLIM_INFINITY:
+            want = min(want, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (want, hard))
+
+    def _over_cpu(self, signum: int, frame: Any) -> None:
+        seconds = self.limits.get("cell_cpu")
+        self.write({"k": "limit", "what": f"a cell used more than {seconds:g} CPU-seconds"})
+        raise CpuTimeExceeded(f"this cell used more than {seconds:g} CPU-seconds")
 
     def _bound_output(self) -> None:
         """Cap what one cell may print; the rest is dropped with one notice."""
@@ -294,13 +344,14 @@ class Guard:
     # -- cells -------------------------------------------------------------------------------
 
     def _pre_run_cell(self, info: Any) -> None:
+        self._cell_cpu()
         self.output_left = self.limits.get("output", 0)
         self.current = self.check_sources.get(info.raw_cell)
         self.calls = 0
         if self.current:
             self.verify()  # what earlier cells changed; a check's own patches are its business
             self.write({"k": "cell", "check": self.current[0], "task": self.current[1]})
-            CheckRun(self, self.current[0], self.current[1], -1, {}).before(0)
+            CheckRun(self, self.current[0], self.current[1], -1).before(0)
 
     def _post_run_cell(self, result: Any) -> None:
         source = result.info.raw_cell if result.info is not None else None
@@ -316,7 +367,7 @@ class Guard:
 
     # -- compare -----------------------------------------------------------------------------
 
-    def begin(self, caller: types.FrameType, task: str, forbid: list[tuple]) -> CheckRun | None:
+    def begin(self, caller: types.FrameType, task: str) -> CheckRun | None:
         if self.current is None:
             return None
         frame: types.FrameType | None = caller
@@ -337,84 +388,39 @@ class Guard:
         if self.role == "learner":
             self._check_answer_names(frame.f_globals, task)
         self.calls += 1
-        run = CheckRun(self, check, task, self.calls - 1, self._watch_list(forbid))
-        run.namespace = frame.f_globals
-        return run
+        return CheckRun(self, check, task, self.calls - 1, self._stand_ins(frame.f_globals))
 
     def _check_answer_names(self, namespace: dict, task: str) -> None:
         for name in self.answer_names.get(task, []):
             if name not in namespace:
                 continue
             origin = _origin(namespace[name])
-            if origin is None or not (origin in self.learner_files or origin == "<class>"):
+            if origin is None or not (self.is_learner(origin) or origin == "<class>"):
                 value = namespace[name]
                 shown = getattr(value, "__qualname__", type(value).__name__)
                 self.write({"k": "violation", "check": self.current[0], "task": task,
                             "what": f"`{name}` is {shown}, not code written in your answer"})
 
-    def _watch_list(self, forbid: list[tuple]) -> dict[int, tuple[str, Callable | None]]:
-        watch = {}
-        for owner, name, *when in forbid:
-            label = getattr(owner, "__qualname__", getattr(owner, "__name__", "?"))
-            label = f"{owner.__name__ if isinstance(owner, types.ModuleType) else label}.{name}"
-            space = vars(owner)
-            owner_label = owner.__name__ if isinstance(owner, types.ModuleType) \
-                else f"{owner.__module__}.{owner.__qualname__}"
-            saved = self.snapshot.get((owner_label, name))
-            target = saved[1] if saved else space.get(name)
-            for attr in ("__func__", "fget"):
-                target = getattr(target, attr, target)
-            code = getattr(target, "__code__", None)
-            if isinstance(code, types.CodeType):
-                watch[id(code)] = (label, when[0] if when else None)
-        return watch
-
-    # -- forbidden calls ---------------------------------------------------------------------
-
-    def watch(self, run: CheckRun | None) -> None:
-        self.active = run
-        self.toggling = True
-        try:
-            sys.setprofile(self._profile if run is not None and run.watch else None)
-        finally:
-            self.toggling = False
-
-    def _profile(self, frame: types.FrameType, event: str, arg: Any) -> None:
-        if event != "call":
-            return
-        run = self.active
-        if run is None or id(frame.f_code) not in run.watch:
-            return
-        label, when = run.watch[id(frame.f_code)]
-        substituted = set()  # torch functions the check itself bound to answer names
+    def _stand_ins(self, namespace: dict) -> frozenset[str]:
+        """Gated torch functions the check itself bound to an answer name (e.g. torch's
+        named_modules standing in for the learner's while another task is checked)."""
+        out = set()
         for name, value in self.bound.items():
-            current = run.namespace.get(name)
-            if current is not value and isinstance(getattr(current, "__code__", None), types.CodeType):
-                substituted.add(current.__code__)
-        caller = frame
-        while caller is not None and not self.is_learner(caller.f_code.co_filename):
-            if caller.f_code in substituted:
-                return  # reached through a stand-in the check installed, not by the learner
-            caller = caller.f_back
-        if caller is None:
-            return
-        if when is not None:
-            code = frame.f_code
-            args = [frame.f_locals.get(n) for n in code.co_varnames[:code.co_argcount]]
-            try:
-                if not when(*args):
-                    return
-            except Exception:
-                return
-        self.write({"k": "violation", "check": run.check, "task": run.task,
-                    "what": f"your code calls {label} (line {caller.f_lineno} of a cell)"})
+            current = namespace.get(name)
+            if current is not value and id(current) in self.gated:
+                out.add(self.gated[id(current)])
+        return frozenset(out)
+
+    def refused(self, name: str, task: str) -> None:
+        """Called by grader.forbid when the gate refuses a call: reported as a violation."""
+        if self.current is not None:
+            self.write({"k": "violation", "check": self.current[0], "task": task,
+                        "what": f"your code calls {name}"})
 
     # -- audit hook --------------------------------------------------------------------------
 
     def _audit(self, event: str, args: tuple) -> None:
-        if event in BLOCKED_EVENTS or event.startswith("ctypes."):
-            if event == "sys.setprofile" and self.toggling:
-                return
+        if event in BLOCKED_EVENTS or (event.startswith("ctypes.") and event != "ctypes.dlopen"):
             what = event
         elif event in ("object.__setattr__", "object.__delattr__"):
             if len(args) < 2 or args[1] not in CODE_ATTRIBUTES:
@@ -435,10 +441,14 @@ class Guard:
         else:
             return
         frame = sys._getframe(1)
-        while frame is not None:  # torch and IPython may do these things; learner code may not
-            if self.is_learner(frame.f_code.co_filename):
+        if what.startswith("setting "):  # libraries do it on import (namedtuple, pyparsing):
+            if self.is_learner(frame.f_code.co_filename):  # only learner code's own is refused
                 self._refuse(what)
-            frame = frame.f_back
+            return
+        while frame is not None and _stdlib(frame.f_code.co_filename):
+            frame = frame.f_back  # the standard library acts for whoever called it
+        if frame is not None and self.is_learner(frame.f_code.co_filename):
+            self._refuse(what)  # libraries (matplotlib runs fc-list) may; learner code may not
 
     def _protected_path(self, path: str | bytes) -> bool:
         path = os.path.abspath(os.fsdecode(path))

@@ -1,14 +1,17 @@
 """Turn the two kernels' reports into points: one verdict per check cell, summed per task.
 
 A check cell passes only when all of these hold:
-- nbval passed it in the learner's kernel (no exception, output equal to the stored all-pass
-  output; stderr is ignored);
+- it ran to its end in the learner's kernel without an exception (its printed output does not
+  matter: a `print` in an answer costs nothing);
 - the learner's kernel reported every case of it, through the pristine `compare`, and each
   reported observation equals torch's observation from the clean reference kernel;
 - no tampering was reported before or during it (a changed torch/grader/builtins name, a refused
   operation, a tampering tool in a learner cell that runs before it);
-- the learner's code did not call a function the task forbids, and the task's answer names are
-  functions written in the answer.
+- the learner's code did not call a function the task rebuilds (grader.forbid), and the task's
+  answer names are functions written in the answer.
+
+Every record comes from a sandbox and is only data: a forged one can at worst describe the
+learner's own code wrongly, and torch's side always comes from the reference kernel.
 """
 from __future__ import annotations
 
@@ -70,6 +73,8 @@ class Grade:
     seconds: float
     seed: int
     detail: str = ""
+    isolation: str = "none"  # bwrap, uid or none: how the learner's code was isolated
+    warnings: list[str] = field(default_factory=list)  # e.g. the metadata names another exercise
 
     @property
     def points(self) -> float:
@@ -174,7 +179,8 @@ def _difference(reference: dict, learner: dict, ends: set) -> str | None:
     return None
 
 
-def judge(plan: Plan, reference: dict, run: Run, file: str, seed: int) -> Grade:
+def judge(plan: Plan, reference: dict, run: Run, file: str, seed: int,
+          warnings: list[str] | None = None) -> Grade:
     """The grade of one learner run against the reference observations."""
     cases, ends = _cases(run), _ends(run)
     cells = _cell_index(plan)
@@ -186,22 +192,21 @@ def judge(plan: Plan, reference: dict, run: Run, file: str, seed: int) -> Grade:
     verdicts: dict[str, list[CheckVerdict]] = {t: [] for t in plan.tasks}
     for cell in plan.checks:
         result = run.cells.get(cells[cell.check])
-        nbval_ok = result is not None and result.outcome == "passed"
+        ran = result is not None and result.outcome == "passed"
         difference = _difference(reference[cell.check], cases.get(cell.check, {}),
                                  ends.get(cell.check, set()))
         message = tampered.get(cell.check) or violations.get(cell.check) or difference
-        if message is None and not nbval_ok:
+        if message is None and not ran:
             message = (result.message if result else "") or "the check cell did not run"
-            if "Cell outputs differ" in message:
-                message = "the check printed something else than torch's all-pass output " \
-                          f"(does your code print?): {message}"
-        passed = message is None and nbval_ok
+        passed = message is None and ran
         verdicts[cell.task].append(CheckVerdict(cell.check, cell.task,
                                                 cell.points if passed else 0, cell.points,
                                                 cell.hidden, passed, message or ""))
     tasks = [TaskVerdict(t, sum(c.points for c in verdicts[t]), plan.tasks[t], verdicts[t],
                          plan.notes.get(t, [])) for t in plan.tasks]
-    return Grade(file, plan.exercise, run.status, tasks, run.seconds, seed, run.detail)
+    detail = run.detail + (f" (tried {run.attempts} times)" if run.attempts > 1 else "")
+    return Grade(file, plan.exercise, run.status, tasks, run.seconds, seed, detail,
+                 run.isolation, list(plan.warnings if warnings is None else warnings))
 
 
 def invalid(file: str, reason: str) -> Grade:

@@ -6,7 +6,9 @@ stored outputs; these tests execute the generated exercises themselves.
 from __future__ import annotations
 
 import copy
+import html
 import os
+import re
 
 import pytest
 
@@ -30,18 +32,18 @@ def _run(nb, path, env=None):
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=ids(EXERCISES))
-def test_untouched_exercise_fails_every_check(path):
+def test_untouched_exercise_reports_every_check_failed_and_runs_to_the_end(path):
+    """In a learner's own run a failing check reports and continues, so "Run All" reaches every
+    task: nothing raises, and each check prints its cases and the count that failed."""
     nb = notebooks.read(path)
     done = _run(nb, path)
-    errors = _errors(done)
-    checks = [i for i, c in enumerate(done.cells) if notebooks.tagged(c, "check")]
+    assert _errors(done) == {}, "a cell stopped the notebook"
+    checks = [c for c in done.cells if notebooks.tagged(c, "check")]
     assert checks
-    for i in checks:
-        assert errors.get(i, (None,))[0] == "CheckFailed", f"check cell {i} did not fail"
-        text = _text(done.cells[i])
-        task = done.cells[i].metadata.grade.task
+    for cell in checks:
+        text, task = _text(cell), cell.metadata.grade.task
         assert f"NotImplementedError: Exercise {task}" in text
-    assert set(errors) == set(checks), "only check cells may fail in an untouched exercise"
+        assert re.search(rf"^\u2717 Task {re.escape(task)}: \d+ of \d+ cases differ from torch", text, re.M), text
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=ids(EXERCISES))
@@ -106,6 +108,14 @@ CHEATS = {
         "4.2": "def load_state_dict(module, state_dict, strict=True):\n"
                "    return nn.Module.load_state_dict(module, state_dict, strict)",
     },
+    # 5.3 rebuilds nothing of torch's; 5.1 and 5.2 could hand the work to the checks' own
+    # torch-side helpers
+    "05_checkpointing.ipynb": {
+        "5.1": "def save_checkpoint(path, model, optimizer, epoch, trainable_only=False):\n"
+               "    torch_side.spec_save(path, model, optimizer, epoch, trainable_only)",
+        "5.2": "def load_checkpoint(path, model, optimizer):\n"
+               "    return torch_side.torch_checked_load(path, model, optimizer)",
+    },
 }
 
 
@@ -116,14 +126,32 @@ def test_calling_the_torch_function_being_rebuilt_fails_every_check(path):
         pytest.skip(f"no cheating answers written for {path.name}")
     nb = copy.deepcopy(notebooks.read(path))
     answer_tasks = {c.metadata.grade.task for c in nb.cells if notebooks.tagged(c, "answer")}
-    assert set(cheats) == answer_tasks
+    assert cheats and set(cheats) <= answer_tasks
     for cell in nb.cells:
-        if notebooks.tagged(cell, "answer"):
+        if notebooks.tagged(cell, "answer") and cell.metadata.grade.task in cheats:
             cell.source = cheats[cell.metadata.grade.task]
-    done = _run(nb, path)
+    done = _run(nb, path, env={"GRADER_CHECKS": "raise"})  # each check fails on its own
     errors = _errors(done)
     for i, cell in enumerate(done.cells):
-        if notebooks.tagged(cell, "check"):
+        if notebooks.tagged(cell, "check") and cell.metadata.grade.task in cheats:
             text = _text(cell)
             assert errors.get(i, (None,))[0] == "CheckFailed", cell.metadata.grade.task
             assert f"must not call" in text
+
+
+PLACEHOLDER = re.compile(r"<[A-Za-z][^<>\n]*>")  # <Class>, <name>, <input shape>, ...
+
+
+@pytest.mark.parametrize("path", SOLUTIONS + EXERCISES, ids=ids(SOLUTIONS) + ids(EXERCISES))
+def test_markdown_keeps_every_placeholder_when_rendered(path):
+    """A `<name>` outside a code span is read as an HTML tag and vanishes from the page (in the
+    book and in JupyterLab): every placeholder of a statement must survive rendering."""
+    from markdown_it import MarkdownIt
+
+    render = MarkdownIt("commonmark").enable("table")
+    for i, cell in enumerate(notebooks.read(path).cells):
+        if cell.cell_type != "markdown":
+            continue
+        text = html.unescape(re.sub(r"<[^>]+>", "", render.render(cell.source)))
+        lost = sorted(p for p in set(PLACEHOLDER.findall(cell.source)) if text.count(p) < cell.source.count(p))
+        assert not lost, f"markdown cell {i} loses {lost} when rendered: put them in a code span"

@@ -50,6 +50,21 @@ def test_exercise_option_overrides_the_metadata(tmp_path):
         assemble.exercise_of(nb, path, None, solutions)
 
 
+def test_a_pinned_exercise_wins_over_the_metadata_and_the_mismatch_is_reported(tmp_path):
+    from grader import grade
+
+    nb = copy.deepcopy(notebooks.read(SOLUTION))
+    nb.metadata["exercise"] = "02_registration"
+    path = tmp_path / "sub.ipynb"
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    learner, reference = grade.prepare(path, "01_parameter")
+    assert learner.exercise == reference.exercise == "01_parameter"
+    assert len(learner.warnings) == 1 and "'02_registration'" in learner.warnings[0]
+    assert "graded as 01_parameter" in learner.warnings[0]
+    learner, _ = grade.prepare(path, None)
+    assert learner.exercise == "02_registration" and learner.warnings == []
+
+
 # --- building the grading notebook ----------------------------------------------------------
 
 def _plan(submission):
@@ -152,10 +167,23 @@ def test_records_do_not_trust_clever_objects():
     assert line is not None and line.startswith("\u2717 case")
 
 
-def test_records_loads_skips_garbage():
-    blob = records.dumps({"k": "case"}) + b"not json\n" + b"[1]\n"
-    found, bad = records.loads(blob, 1 << 20)
-    assert found == [{"k": "case"}] and bad == 2
+def test_records_loads_keeps_only_schema_valid_records():
+    good = {"k": "end", "check": 0, "call": 0, "cases": 3}
+    garbage = [b"not json", b"[1]", records.dumps({"k": "case"}).strip(),  # fields missing
+               records.dumps({**good, "pid": 1}).strip(),  # an unknown field (a pid to kill)
+               records.dumps({**good, "check": True}).strip(),  # a bool is not an int
+               records.dumps({**good, "check": "0"}).strip(), b"{" * 100_000,
+               b"x" * (records.MAX_LINE + 1)]
+    blob = records.dumps(good) + b"\n".join(garbage) + b"\n"
+    found, bad = records.loads(blob, 1 << 22)
+    assert found == [good] and bad == len(garbage)
+
+
+@pytest.mark.parametrize("data", [{"$": "tuple", "v": 5}, {"$": "dict", "v": [[1]]},
+                                  {"$": "dict", "v": 3}, {"$": "float", "v": "1e999x"},
+                                  {"$": "tuple", "v": [{"$": "tuple", "v": 1}]}])
+def test_records_decode_never_raises_on_forged_data(data):
+    assert isinstance(records.decode(data), records.Foreign)
 
 
 # --- reports --------------------------------------------------------------------------------

@@ -1,0 +1,215 @@
+"""The torch functions each task rebuilds, as data, and the gate that makes them refuse.
+
+A task asks the learner to rebuild a piece of torch; calling that piece instead would pass every
+check without rebuilding anything. `REBUILT` lists, per task, the torch functions concerned.
+
+Under the grader, the learner's kernel gives each of these functions a gated body before any
+learner code runs (`install`): the function object stays the same (torch keeps working, saved
+references keep their identity), but its code now begins with a call to `gate`, and the original
+code object is no longer referenced anywhere in the kernel. While a check of task T runs
+(`armed`), a gated function of T's list refuses any call whose immediate caller is not pristine
+code (torch itself, the grader's package, or a check or setup cell), so delegating through a
+wrapper, a saved reference, a thread, a returned generator or a proxy finds nothing to call.
+Outside the grader (a learner's own notebook) `grader.checks.forbidden` gives the same message by
+swapping the functions for the duration of a check.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import sys
+import textwrap
+import types
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_TRAVERSAL = tuple(f"torch.nn.Module.{name}" for name in (
+    "named_modules", "modules", "named_children", "children", "named_parameters", "parameters",
+    "named_buffers", "buffers", "_named_members", "get_submodule", "get_parameter"))
+_SAVING_AND_LOADING = tuple(f"torch.nn.Module.{name}" for name in (
+    "state_dict", "_save_to_state_dict", "load_state_dict", "_load_from_state_dict",
+    "named_modules", "modules", "named_children", "children", "named_parameters", "parameters",
+    "named_buffers", "buffers", "_named_members")) + (
+    "torch.nn.modules.batchnorm._NormBase._load_from_state_dict",)
+
+# A name ending in "@foreign" refuses only calls whose first argument (self) is not an instance
+# of a class defined by torch: torch's own objects keep working, a learner's class does not.
+REBUILT: dict[str, tuple[str, ...]] = {
+    "1.1": ("torch.nn.Module.__setattr__",),
+    "1.2": ("copy.deepcopy", "torch.nn.Parameter.__deepcopy__"),
+    "1.3": ("torch.nn.init.uniform_", "torch.nn.init._no_grad_uniform_"),
+    "2.1": ("torch.nn.Module.__setattr__@foreign",),
+    "2.2": ("torch.nn.Module.__getattr__@foreign",),
+    "2.3": ("torch.nn.Module.__delattr__@foreign",),
+    "2.4": ("torch.nn.Module.register_buffer@foreign",),
+    "3.1": _TRAVERSAL, "3.2": _TRAVERSAL, "3.3": _TRAVERSAL, "3.4": _TRAVERSAL,
+    "4.1": _SAVING_AND_LOADING, "4.2": _SAVING_AND_LOADING,
+    # exercise 5's checks compute torch's side with the grader's own reference code
+    "5.1": ("grader.tasks.checkpointing.spec_save",),
+    "5.2": ("grader.tasks.checkpointing.torch_load", "grader.tasks.checkpointing.torch_checked_load"),
+}
+
+
+def _split(dotted: str) -> tuple[str, str, str]:
+    """'torch.nn.Module.state_dict@foreign' -> ('torch.nn.Module', 'state_dict', 'foreign')."""
+    dotted, _, when = dotted.partition("@")
+    owner, _, name = dotted.rpartition(".")
+    return owner, name, when
+
+
+def _resolve(path: str) -> Any:
+    """The object a dotted path names: the longest importable module, then attributes."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(path)
+
+
+def foreign_self(self: Any = None, *args: Any, **kwargs: Any) -> bool:
+    """True when `self` is not an instance of a class torch defines (a learner's class)."""
+    return not type(self).__module__.startswith("torch")
+
+
+def targets(task: str) -> list[tuple]:
+    """`(owner, name)` or `(owner, name, when)` of each function task `task` rebuilds."""
+    out = []
+    for dotted in REBUILT.get(task, ()):
+        owner, name, when = _split(dotted)
+        out.append((_resolve(owner), name) + ((foreign_self,) if when == "foreign" else ()))
+    return out
+
+
+# -- the gate, inside a grading kernel ---------------------------------------------------------
+
+_armed: dict[str, str] = {}  # dotted name -> task, while a check of that task runs
+_foreign: set[str] = set()  # dotted names gated only for foreign `self`
+_allowed: set[str] = set()  # dotted names a check bound to an answer name (stand-ins)
+_trusted_files: set[str] = set()
+_trusted_roots: tuple[str, ...] = ()
+on_refusal: Callable[[str, str], None] | None = None  # (name, task) -> None, set by the guard
+
+
+def _trusted(filename: str) -> bool:
+    return filename in _trusted_files or filename.startswith(_trusted_roots)
+
+
+def gate(name: str, args: tuple) -> None:
+    """Called first by every gated function: refuse the call when its task forbids it."""
+    task = _armed.get(name)
+    if task is None or name in _allowed:
+        return
+    if name in _foreign and not (args and foreign_self(*args[:1])):
+        return
+    caller = sys._getframe(2)
+    if _trusted(caller.f_code.co_filename):
+        return
+    if on_refusal is not None:
+        on_refusal(name, task)
+    raise RuntimeError(f"Exercise {task} must not call {name}")
+
+
+@contextmanager
+def armed(task: str, allowed: Iterable[str] = ()) -> Iterator[None]:
+    """While the block runs, the functions of `task` refuse calls from learner code (except the
+    `allowed` ones, which the check itself bound to an answer name)."""
+    saved = dict(_armed), set(_allowed)
+    for dotted in REBUILT.get(task, ()):
+        _armed[dotted.partition("@")[0]] = task
+    _allowed.update(allowed)
+    try:
+        yield
+    finally:
+        _armed.clear()
+        _armed.update(saved[0])
+        _allowed.clear()
+        _allowed.update(saved[1])
+
+
+def _gated_code(function: types.FunctionType, owner: Any, dotted: str) -> types.CodeType:
+    """`function`'s code with a call to `gate` first (for a generator function: a plain function
+    that calls `gate`, then returns the generator, so the refusal happens at the call)."""
+    source = textwrap.dedent(inspect.getsource(function))
+    tree = ast.parse(source)
+    node = tree.body[0]
+    assert isinstance(node, ast.FunctionDef) and node.name == function.__name__
+    node.decorator_list = []
+    params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+    params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None]
+    call = ast.parse(f"__import__('grader.forbid', fromlist=['gate']).gate({dotted!r}, "
+                     f"({', '.join(params[:1])}{',' if params else ''}))").body
+    body = node.body
+    if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(node)):
+        inner = ast.parse(f"def _gated_body():\n    nonlocal {', '.join(params)}\n    pass\n"
+                          if params else "def _gated_body():\n    pass\n").body[0]
+        inner.body[-1:] = body
+        node.body = call + [inner] + ast.parse("return _gated_body()").body
+    else:
+        node.body = call + body
+    wrapper = tree
+    if "__class__" in function.__code__.co_freevars or not isinstance(owner, types.ModuleType):
+        wrapper = ast.Module(body=[ast.ClassDef(name=owner.__name__, bases=[], keywords=[],
+                                                body=[node], decorator_list=[])], type_ignores=[])
+    ast.fix_missing_locations(wrapper)
+    ast.increment_lineno(wrapper, function.__code__.co_firstlineno - 1)
+    module = compile(wrapper, function.__code__.co_filename, "exec", dont_inherit=True)
+    return _find_code(module, function.__name__)
+
+
+def _own_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of a function body, not descending into nested functions, classes or lambdas."""
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            yield child
+            yield from _own_nodes(child)
+
+
+def _find_code(code: types.CodeType, name: str) -> types.CodeType:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_name == name:
+                return const
+            found = _find_code_or_none(const, name)
+            if found is not None:
+                return found
+    raise LookupError(name)
+
+
+def _find_code_or_none(code: types.CodeType, name: str) -> types.CodeType | None:
+    try:
+        return _find_code(code, name)
+    except LookupError:
+        return None
+
+
+def install(trusted_files: Iterable[str],
+            trusted_roots: Iterable[str]) -> dict[str, types.FunctionType]:
+    """Gate every function of every task in this process; returns {dotted name: function}."""
+    global _trusted_roots
+    _trusted_files.update(trusted_files)
+    _trusted_roots = tuple(trusted_roots)
+    done: dict[str, types.FunctionType] = {}
+    for task in REBUILT:
+        for dotted in REBUILT[task]:
+            owner_path, name, when = _split(dotted)
+            key = f"{owner_path}.{name}"
+            if when:
+                _foreign.add(key)
+            if key in done:
+                continue
+            owner = _resolve(owner_path)
+            function = inspect.getattr_static(owner, name)
+            function = getattr(function, "__func__", function)
+            if not isinstance(function, types.FunctionType):
+                raise TypeError(f"{key} is not a Python function; it cannot be gated")
+            function.__code__ = _gated_code(function, owner, key)
+            done[key] = function
+    return done
+

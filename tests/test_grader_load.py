@@ -1,0 +1,65 @@
+"""Grading under load, and the fallback isolation level.
+
+A correct submission must never be graded `timeout` because the machine is busy: the kernel's
+limits count CPU-seconds of the learner's work, and the wall-clock limits are only a generous
+backstop. Here two busy loops compete with the grade for the cores; the time it takes is never
+asserted, only the verdict.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from grader import grade, runner
+from grader.runner import Limits
+from grader_cases import tasks
+from tools import notebooks
+
+SOLUTION = notebooks.ROOT / "solutions" / "01_parameter.ipynb"
+
+
+@pytest.mark.slow
+def test_a_correct_submission_is_never_a_timeout_on_a_busy_machine():
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(2)]
+    try:
+        result = grade.grade_file(SOLUTION, seed=7, limits=Limits(cell_cpu=30))
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert result.status == "ok", result.detail
+    assert {t.task: t.points for t in result.tasks} == tasks(SOLUTION)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not runner.uid_works(), reason="the uid fallback needs root, and a Python "
+                    "that other users may run")
+def test_the_uid_fallback_grades_runs_as_another_uid_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_ISOLATION", "uid")
+    before = set(os.listdir(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    result = grade.grade_file(SOLUTION, seed=3, limits=Limits(cell_cpu=30))
+    assert result.isolation == "uid"
+    assert {t.task: t.points for t in result.tasks} == tasks(SOLUTION)
+    assert set(os.listdir(tmp_path)) == before  # every run's directory removed
+    for uid in runner.UIDS:  # no process of a sandbox uid is left
+        assert not _processes_of(uid)
+
+
+def _processes_of(uid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status", "rb") as f:
+                    line = next(line for line in f if line.startswith(b"Uid:"))
+                if int(line.split()[1]) == uid:
+                    found.append(int(name))
+            except (OSError, StopIteration):
+                continue
+    return found
+

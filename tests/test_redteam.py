@@ -1,0 +1,458 @@
+"""Red team: submissions written by a student who has read the grader, and what they must get.
+
+Each attack is an exercise-1 (or exercise-3) submission. The expensive part is one module-scoped
+run that grades all of them (two at a time, one reference per exercise); the tests then read the
+grades and the machine's state: the points of every affected task, no file created outside the
+run's directory, the submission's bytes unchanged, no process left behind, no signal delivered
+outside the sandbox, the grader's temporary directories all removed, bounded time.
+
+The sandbox's own guarantees (what the kernel can see, write and signal) are also tested
+directly with bubblewrap, without a kernel, where bubblewrap works.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import grade, runner, verdict
+from grader.runner import Limits
+from grader_cases import _with_answers, tasks, write
+from tools import notebooks, release
+
+ROOT = notebooks.ROOT
+EX1 = ROOT / "solutions" / "01_parameter.ipynb"
+EX3 = ROOT / "solutions" / "03_traversal.ipynb"
+EX5 = ROOT / "solutions" / "05_checkpointing.ipynb"
+LIMITS = Limits(timeout=240, cell_timeout=120, cell_cpu=20, memory=2 << 30)
+TOKEN = f"redteam{os.getpid()}x{int(time.time())}"
+BWRAP = runner.isolation() == "bwrap"
+
+# Starts a shell command without `subprocess` (whose audit event the kernel's guard refuses):
+# the in-process layer never sees it, so what stops it must be the operating system.
+SPAWN = '''
+def _sh(command):
+    import _posixsubprocess, os as _os
+    r, w = _os.pipe()
+    return _posixsubprocess.fork_exec([b"/bin/sh", b"-c", command.encode()], [b"/bin/sh"], True,
+                                      (), None, None, -1, -1, -1, -1, -1, -1, r, w, True, True,
+                                      -1, None, None, None, -1, None, False)
+'''
+
+
+def _exercise(path: Path = EX1) -> nbformat.NotebookNode:
+    return release.exercise_of(notebooks.read(path))
+
+
+def _with_helper(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
+    """`nb` with an untagged code cell before its first answer cell (a learner's helper)."""
+    first = next(i for i, c in enumerate(nb.cells) if notebooks.tagged(c, "answer"))
+    nb.cells.insert(first, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
+    """file name -> {"nb": notebook, "tasks": expected points}; written into `folder`."""
+    full1, full3 = tasks(EX1), tasks(EX3)
+    zero1 = {t: 0 for t in full1}
+    outside = [ROOT / "grader" / f"{TOKEN}.py", Path("/tmp") / TOKEN, ROOT / f"{TOKEN}.txt"]
+    cases: dict[str, tuple] = {}
+    stream = 'os.environ["GRADER_REPORT"]'
+
+    transformer = ("def _rewrite(lines):\n"
+                   "    return ['pass\\n'] if any('compare(' in l for l in lines) else lines\n"
+                   "get_ipython().input_transformers_cleanup.append(_rewrite)")
+    cases["input_transformer"] = (_with_helper(_exercise(), transformer), zero1)
+
+    steal = ("import json, os, sys\nimport purenn\n"
+             "book = os.path.dirname(os.path.dirname(purenn.__file__))\n"
+             "key = json.load(open(os.path.join(book, 'solutions', '01_parameter.ipynb')))\n"
+             "code = [''.join(c['source']) for c in key['cells'] if 'answer' in c['metadata'].get('tags', [])]\n"
+             "open('/tmp/stolen_answers.py', 'w').write('import copy, torch\\nimport torch.nn as nn\\n' + '\\n'.join(code))\n"
+             "sys.path.insert(0, '/tmp')\nfrom stolen_answers import *")
+    cases["reads_solutions_via_file"] = (_with_helper(_exercise(), steal), zero1)
+
+    rebinds = {"1.2": "NO_COPY = []\nnn.Parameter.__deepcopy__ = nn.Parameter.__deepcopy__\n\n"
+                      "def clone_parameter(param):\n    return copy.deepcopy(param)"}
+    cases["rebinds_forbid_lists"] = (_with_answers("solution", rebinds), {**full1, "1.2": 0})
+
+    delegations = {
+        "1.2": ("from concurrent.futures import ThreadPoolExecutor\n\n"
+                "def clone_parameter(param):\n"
+                "    with ThreadPoolExecutor(1) as pool:\n"
+                "        return pool.submit(copy.deepcopy, param).result()"),
+        "1.3": ("import functools\n\n"
+                "class _Init:\n    def __call__(self, tensor, bound):\n"
+                "        return _saved(tensor, -bound, bound)\n\n"
+                "_saved = nn.init.uniform_\ninit_uniform_ = _Init()"),
+    }
+    cases["thread_and_proxy_delegation"] = (_with_answers("solution", delegations),
+                                            {**full1, "1.2": 0, "1.3": 0})
+
+    generator = ("def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
+                 "    return nn.Module.named_modules(module, memo, prefix, remove_duplicate)")
+    nb = notebooks.read(EX3)
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] == "3.1":
+            cell.source = generator
+    cases["generator_delegation"] = (nb, {**full3, "3.1": 0})
+
+    reference = {"5.1": "def save_checkpoint(path, model, optimizer, epoch, trainable_only=False):\n"
+                        "    return torch_side.spec_save(path, model, optimizer, epoch, trainable_only)",
+                 "5.2": "_load = torch_side.torch_checked_load\n\n"
+                        "def load_checkpoint(path, model, optimizer):\n"
+                        "    return _load(path, model, optimizer)"}
+    nb = notebooks.read(EX5)
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in reference:
+            cell.source = reference[cell.metadata["grade"]["task"]]
+    cases["delegates_to_the_checks_reference"] = (nb, {**tasks(EX5), "5.1": 0, "5.2": 0})
+
+    forged = (f"import json, os\nstream = {stream}\n"
+              "lines = [json.dumps({'k': 'nbval', 'cell': n, 'when': 'call', 'outcome': 'passed',"
+              " 'message': '', 'timeout': False, 'died': False}) for n in range(40)]\n"
+              "lines += [json.dumps({'k': 'case', 'check': c, 'call': 0, 'case': i, 'label': 'x',"
+              " 'value': ['value', 'parameter']}) for c in range(6) for i in range(60)]\n"
+              f"lines += [json.dumps({{'kernel_pid': {sentinel}}}),"
+              f" json.dumps({{'k': 'hello', 'pid': {sentinel}, 'role': 'learner'}}),"
+              f" json.dumps({{'k': 'hello', 'pid': {os.getpid()}, 'role': 'learner'}}),"
+              " '{not json', '[' * 100000, 'x' * (2 << 20), json.dumps({'k': 'case', 'value': {'$': 'tuple', 'v': 5}})]\n"
+              "with open(stream, 'a') as out:\n"
+              "    out.write('\\n'.join(lines) + '\\n')\n"
+              "    for _ in range(40):\n        out.write(('y' * 1023 + '\\n') * 1024)\n")
+    cases["forged_and_oversized_stream"] = (_with_helper(_exercise(), forged), zero1)
+
+    writes = SPAWN + "".join(f"\ntry:\n    open({str(p)!r}, 'w').write('pwned')\nexcept OSError:\n    pass"
+                             for p in outside[:2])
+    writes += f"\n_sh('echo pwned > {outside[2]}; kill -9 {sentinel} {os.getpid()}; kill -9 -1')"
+    cases["writes_outside_and_signals"] = (_with_helper(_exercise(), writes), zero1)
+
+    detach = SPAWN + (f"\n_sh('sleep 300; : {TOKEN}')"
+                      "\nimport time\ntime.sleep(1)")
+    cases["detached_process"] = (_with_helper(_exercise(), detach), zero1)
+
+    fifo = SPAWN + "\nimport os, time\n_sh('rm -f records.jsonl; mkfifo records.jsonl')\ntime.sleep(1)"
+    cases["fifo_stream"] = (_with_helper(_exercise(), fifo), zero1)
+    link = SPAWN + "\nimport time\n_sh('rm -f records.jsonl; ln -s /dev/zero records.jsonl')\ntime.sleep(1)"
+    cases["stream_links_to_dev_zero"] = (_with_helper(_exercise(), link), zero1)
+
+    # honest learners: plotting, numpy, %%time, prints and helpers keep full marks
+    honest = {
+        "1.1": ("%%time\nimport numpy as np\n\n"
+                "def registration_kind(value):\n"
+                "    print('deciding about', type(value).__name__)\n"
+                "    return _kind(value)"),
+        "1.2": ("def clone_parameter(param):\n    print('cloning', tuple(param.shape))\n"
+                "    data = param.data.clone(memory_format=torch.preserve_format)\n"
+                "    return type(param)(data, param.requires_grad)"),
+    }
+    helper = ("import matplotlib\nimport matplotlib.pyplot as plt\nimport numpy as np\n"
+              "fig, ax = plt.subplots()\nax.plot(np.arange(5), np.arange(5) ** 2)\nplt.close(fig)\n\n"
+              "def _kind(value):\n    for cls, kind in [(nn.Parameter, 'parameter'), "
+              "(nn.Buffer, 'buffer'), (nn.Module, 'module')]:\n"
+              "        if isinstance(value, cls):\n            return kind\n    return 'attribute'")
+    cases["honest_plots_prints_time_helpers"] = (_with_answers("solution", honest, {"1.1": helper}),
+                                                 full1)
+
+    out = {}
+    for name, (nb, points) in cases.items():
+        path = write(nb, folder / f"{name}.ipynb")
+        out[path.name] = {"tasks": points, "path": path}
+    return out
+
+
+def _grade_all(paths: list[Path], limits: Limits) -> dict[str, verdict.Grade]:
+    seed = 12345
+
+    def one(path: Path) -> verdict.Grade:
+        learner, pristine = grade.prepare(path)
+        table = grade.reference(pristine, seed, limits)
+        return verdict.judge(learner, table, runner.run(learner, "learner", seed, limits),
+                             str(path), seed)
+
+    with ThreadPoolExecutor(2) as pool:
+        return {p.name: g for p, g in zip(paths, pool.map(one, paths))}
+
+
+def _tokened_processes() -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if TOKEN.encode() in Path(entry.path, "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("attacks")
+    grader_tmp = tmp_path_factory.mktemp("grader-tmp")
+    sentinel = subprocess.Popen(["sleep", "3600"])
+    expected = _attacks(folder, sentinel.pid)
+    before = {n: hashlib.sha256(e["path"].read_bytes()).hexdigest() for n, e in expected.items()}
+    saved, tempfile.tempdir = tempfile.tempdir, str(grader_tmp)
+    start = time.monotonic()
+    try:
+        grades = _grade_all([e["path"] for e in expected.values()], LIMITS)
+    finally:
+        tempfile.tempdir = saved
+    seconds = time.monotonic() - start
+    time.sleep(1)
+    state = {"sentinel_alive": sentinel.poll() is None, "leftover": sorted(os.listdir(grader_tmp)),
+             "tokened": _tokened_processes(), "seconds": seconds,
+             "after": {n: hashlib.sha256(e["path"].read_bytes()).hexdigest()
+                       for n, e in expected.items()}}
+    sentinel.kill()
+    sentinel.wait()
+    yield {"grades": grades, "expected": expected, "before": before, **state}
+    for path in _outside_paths():
+        if path.exists():
+            path.unlink()
+
+
+def _outside_paths() -> list[Path]:
+    return [ROOT / "grader" / f"{TOKEN}.py", Path("/tmp") / TOKEN, ROOT / f"{TOKEN}.txt"]
+
+
+def _points(g: verdict.Grade) -> dict[str, float]:
+    return {t.task: t.points for t in g.tasks}
+
+
+def _explain(g: verdict.Grade) -> str:
+    return f"{g.status} {g.detail} [{g.isolation}]: " + "; ".join(
+        f"{t.task} {t.points}/{t.max_points} {t.message}" for t in g.tasks)
+
+
+ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_lists",
+           "thread_and_proxy_delegation", "generator_delegation", "forged_and_oversized_stream",
+           "writes_outside_and_signals", "detached_process", "fifo_stream",
+           "stream_links_to_dev_zero", "honest_plots_prints_time_helpers",
+           "delegates_to_the_checks_reference"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_attack_gets_exactly_the_expected_points(attacked, attack):
+    g = attacked["grades"][f"{attack}.ipynb"]
+    assert _points(g) == attacked["expected"][f"{attack}.ipynb"]["tasks"], _explain(g)
+    assert g.isolation == runner.isolation()
+    assert g.seconds < 2 * LIMITS.timeout + 60, _explain(g)
+
+
+@pytest.mark.slow
+def test_attacks_leave_the_machine_as_it_was(attacked):
+    assert attacked["before"] == attacked["after"]  # no submission rewritten
+    assert attacked["sentinel_alive"]  # no signal reached a process outside the sandbox
+    assert attacked["leftover"] == []  # every run's directory removed
+    assert attacked["tokened"] == []  # nothing started by a submission outlives its grade
+    if BWRAP:  # an unprivileged uid can still write where everyone may (e.g. /tmp)
+        assert [p for p in _outside_paths() if p.exists()] == []
+    else:
+        assert not (ROOT / "grader" / f"{TOKEN}.py").exists()
+
+
+@pytest.mark.slow
+def test_refusals_are_named_in_the_messages(attacked):
+    def message(attack, task):
+        g = attacked["grades"][f"{attack}.ipynb"]
+        return next(t.message for t in g.tasks if t.task == task)
+
+    assert "copy.deepcopy" in message("thread_and_proxy_delegation", "1.2")
+    assert "torch.nn.init.uniform_" in message("thread_and_proxy_delegation", "1.3")
+    assert "named_modules" in message("generator_delegation", "3.1")
+    assert "copy.deepcopy" in message("rebinds_forbid_lists", "1.2")
+
+
+# -- the sandbox itself, without a kernel ------------------------------------------------------
+
+needs_bwrap = pytest.mark.skipif(not BWRAP, reason="bubblewrap does not work on this machine")
+
+
+def _inside(command: str, limits: Limits = Limits()) -> subprocess.CompletedProcess:
+    uid = runner.UIDS[-1] if os.geteuid() == 0 else None
+    cmd = runner._bwrap_prefix("bwrap", None, uid, limits) + ["/bin/sh", "-c", command]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                          preexec_fn=functools.partial(runner._set_limits, limits))
+
+
+@needs_bwrap
+def test_the_sandbox_holds_no_answer_key_and_only_the_packages_of_the_book():
+    listing = _inside(f"ls -a {ROOT}; test -e {ROOT / 'solutions'} && echo SOLUTIONS; "
+                      f"ls {ROOT.parent} | wc -l; id -u")
+    names = set(listing.stdout.split()[:-2])
+    assert "SOLUTIONS" not in listing.stdout
+    assert names <= {".", "..", "grader", "purenn", "tools", ".venv"}, listing
+    if os.geteuid() == 0:
+        assert listing.stdout.split()[-1] == str(runner.UIDS[-1])
+
+
+@needs_bwrap
+def test_the_sandbox_cannot_write_signal_or_reach_the_network(tmp_path):
+    marker = ROOT / "grader" / f"{TOKEN}-direct"
+    sentinel = subprocess.Popen(["sleep", "3600"])
+    try:
+        done = _inside(f"touch {marker}; echo x > /tmp/{TOKEN}; kill -9 {sentinel.pid} 1; "
+                       "kill -9 -1; cat /proc/1/cmdline | tr '\\0' ' '; echo; "
+                       f"{sys.executable} -c \"import socket; socket.create_connection(('1.1.1.1', 53), 2)\"; "
+                       "echo net=$?")
+        assert not marker.exists() and not (Path("/tmp") / TOKEN).exists()
+        assert sentinel.poll() is None
+        assert "net=1" in done.stdout, done
+        assert "sleep" not in done.stdout  # its pid 1 is bubblewrap, not a host process
+    finally:
+        sentinel.kill()
+        sentinel.wait()
+        if marker.exists():
+            marker.unlink()
+
+
+@needs_bwrap
+def test_nothing_started_inside_outlives_the_sandbox():
+    start = time.monotonic()
+    _inside(f"setsid sh -c 'sleep 300; : {TOKEN}' > /dev/null 2>&1 & echo started")
+    assert time.monotonic() - start < 30
+    time.sleep(0.5)
+    assert _tokened_processes() == []
+
+
+@needs_bwrap
+def test_limits_hold_inside_the_sandbox():
+    done = _inside(f"ulimit -v; ulimit -f; ulimit -n; head -c 2000000 /dev/zero > /tmp/big; "
+                   "echo wrote=$?", Limits(fsize=1 << 20, memory=1 << 30, nofile=64))
+    lines = done.stdout.split()
+    assert lines[:3] == [str((1 << 30) >> 10), str((1 << 20) >> 9), "64"], done
+    assert "wrote=0" not in done.stdout
+
+
+def test_require_sandbox_refuses_without_one(tmp_path):
+    env = {**os.environ, "GRADER_ISOLATION": "none"}
+    done = subprocess.run([sys.executable, "-m", "grader", str(EX1), "--require-sandbox"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1 and "no sandbox" in done.stderr
+
+
+def test_isolation_levels_fall_back_in_order(monkeypatch):
+    monkeypatch.setenv("GRADER_ISOLATION", "none")
+    assert runner.isolation() == "none"
+    monkeypatch.setenv("GRADER_ISOLATION", "uid")
+    assert runner.isolation() == ("uid" if runner.uid_works() else "none")
+    monkeypatch.delenv("GRADER_ISOLATION")
+    assert runner.isolation() in runner.LEVELS
+    if os.geteuid() == 0 and (runner.uid_works() or runner._bwrap_works()):
+        assert runner.isolation() in ("bwrap", "uid")
+
+
+def test_the_grader_reads_only_regular_files(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link"
+    link.symlink_to("/dev/zero")
+    start = time.monotonic()
+    assert runner.read_regular(fifo, 100) == b"" and runner.read_regular(link, 100) == b""
+    assert runner.read_regular(tmp_path / "missing", 100) == b""
+    assert time.monotonic() - start < 5
+    (tmp_path / "big").write_bytes(b"x" * 5000)
+    assert runner.read_regular(tmp_path / "big", 100) == b"x" * 100
+
+
+def test_cleanup_never_raises_and_removes_unreadable_directories(tmp_path):
+    tree = tmp_path / "run"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "b" / "f").write_text("x")
+    os.mkfifo(tree / "fifo")
+    os.chmod(tree / "a" / "b", 0)
+    os.chmod(tree / "a", 0)
+    runner._remove(tree)
+    runner._remove(tmp_path / "never-existed")
+    assert not tree.exists()
+
+
+
+# -- the gate of the rebuilt torch functions (in a separate process: it changes torch) ---------
+
+GATE_SCRIPT = r'''
+import copy, functools, threading, torch, torch.nn as nn
+from concurrent.futures import ThreadPoolExecutor
+from grader import forbid
+gated = forbid.install([], [torch.__file__.rsplit("/", 1)[0] + "/"])
+refused = []
+forbid.on_refusal = lambda name, task: refused.append(name)
+
+def outcome(call):
+    try:
+        call()
+        return "ok"
+    except RuntimeError as err:
+        return str(err)
+
+saved, m = nn.init.uniform_, nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+class Proxy:
+    def __call__(self, t):
+        return saved(t, -1, 1)
+class Mine(nn.Module):
+    pass
+results = {}
+with forbid.armed("1.3"):
+    results["saved reference"] = outcome(lambda: saved(torch.empty(2)))
+    results["proxy object"] = outcome(lambda: Proxy()(torch.empty(2)))
+    results["wraps"] = outcome(lambda: functools.wraps(saved)(lambda t: saved(t))(torch.empty(2)))
+    results["executor thread"] = outcome(
+        lambda: ThreadPoolExecutor(1).submit(saved, torch.empty(2)).result())
+    box = []
+    worker = threading.Thread(target=lambda: box.append(outcome(lambda: saved(torch.empty(2)))))
+    worker.start(); worker.join()
+    results["thread"] = box[0]
+    results["torch's own use"] = outcome(lambda: nn.Linear(3, 3))
+with forbid.armed("3.1"):
+    results["unstarted generator"] = outcome(lambda: nn.Module.named_modules(m))
+    results["method"] = outcome(lambda: list(m.parameters()))
+    results["state_dict (not rebuilt in 3.1)"] = outcome(lambda: m.state_dict())
+with forbid.armed("3.2", allowed={"torch.nn.Module.named_modules"}):
+    results["stand-in"] = outcome(lambda: list(nn.Module.named_modules(m)))
+with forbid.armed("2.1"):
+    results["torch object"] = outcome(lambda: setattr(m, "x", 1))
+    results["learner class"] = outcome(lambda: nn.Module.__setattr__(Mine(), "y", 1))
+results["disarmed"] = outcome(lambda: (copy.deepcopy(m), list(m.named_modules()), saved(torch.empty(1))))
+results["same objects"] = str(gated["torch.nn.init.uniform_"] is saved)
+results["refusals reported"] = str(len(refused))
+print(repr(results))
+'''
+
+
+def test_the_gate_refuses_every_route_from_learner_code_and_nothing_else():
+    done = subprocess.run([sys.executable, "-c", GATE_SCRIPT], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    results = eval(done.stdout.strip().splitlines()[-1])  # a dict literal printed by the script
+    init = "Exercise 1.3 must not call torch.nn.init.uniform_"
+    for route in ("saved reference", "proxy object", "wraps", "executor thread", "thread"):
+        assert results[route] == init, route
+    assert results["unstarted generator"] == "Exercise 3.1 must not call torch.nn.Module.named_modules"
+    assert results["method"] == "Exercise 3.1 must not call torch.nn.Module.parameters"
+    assert results["learner class"] == "Exercise 2.1 must not call torch.nn.Module.__setattr__"
+    for route in ("torch's own use", "state_dict (not rebuilt in 3.1)", "stand-in",
+                  "torch object", "disarmed"):
+        assert results[route] == "ok", route
+    assert results["same objects"] == "True" and results["refusals reported"] == "8"
+
+
+def test_every_rebuilt_function_belongs_to_a_task_of_the_book():
+    from grader import forbid
+
+    book_tasks = {t for path in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb") for t in tasks(path)}
+    assert set(forbid.REBUILT) <= book_tasks
+    for task in forbid.REBUILT:
+        assert forbid.targets(task), task
