@@ -64,6 +64,8 @@ def _rows(rows: list[tuple[str, str, str, str]]) -> list[str]:
 
 def table(grade: Grade) -> str:
     """A plain-text table: task, points/max, status, and why points were lost."""
+    if not grade.exercise:  # nothing ran: say why, in one line
+        return f"{printable(grade.file)}: not graded ({grade.status}: {printable(grade.detail)})"
     lines = [f"{printable(grade.file)}: exercise {grade.exercise}, hidden-check seed {grade.seed}, "
              f"isolation {isolation(grade)}"]
     rows = [("task", "points", "status", "first difference / error")]
@@ -146,12 +148,12 @@ def feedback_name(file: str) -> str:
 
 def feedback(grade: Grade) -> str:
     """What a student can be sent: the table, then every check with its first difference."""
-    lines = [table(grade), "", f"isolation of your code while it ran: {isolation(grade)}"]
-    if grade.exercise:
-        lines.append("replay this grade: python -m grader "
-                     f"{shlex.quote(printable(grade.file))} --exercise {grade.exercise} "
-                     f"--seed {grade.seed}")
-    lines += ["", "every check:"]
+    if not grade.exercise:
+        return table(grade) + "\n"
+    lines = [table(grade), "", f"isolation of your code while it ran: {isolation(grade)}",
+             "replay this grade: python -m grader "
+             f"{shlex.quote(printable(grade.file))} --exercise {grade.exercise} --seed {grade.seed}",
+             "", "every check:"]
     for task in grade.tasks:
         for n, check in enumerate(task.checks, 1):
             kind = "hidden check" if check.hidden else "check"
