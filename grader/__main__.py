@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ReferenceFailed as err:
         print(f"grader: {err}", file=sys.stderr)
+        if args.results is not None:  # the details stay in the instructors' log
+            args.results.write_text(json.dumps(report.unusable(
+                "the exercise failed in the autograder, not your submission; your instructor "
+                "can see why in the autograder's output"), indent=2), encoding="utf-8")
         return 1
     if args.results is not None:
         args.results.write_text(report.dumps_json(result), encoding="utf-8")

@@ -130,7 +130,7 @@ def gradescope(grade: Grade) -> dict:
 
 def unusable(reason: str) -> dict:
     """results.json for a submission that could not be graded at all."""
-    return {"score": 0, "output": f"Your submission could not be graded: {printable(reason)}",
+    return {"score": 0, "output": f"Not graded: {printable(reason)}",
             "stdout_visibility": "hidden", "tests": []}
 
 
