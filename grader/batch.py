@@ -8,6 +8,7 @@ folder) the moment it is known, so a batch that dies midway leaves every finishe
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -116,11 +117,19 @@ def grade_folder(folder: Path, jobs: int = 2, seed: int | None = None,
 
 
 def write_batch(folder: Path, csv_path: Path, feedback: Path | None = None, **options) -> list[Grade]:
-    """Grade `folder` into a CSV gradebook (and a feedback file per submission), row by row."""
+    """Grade `folder` into a CSV gradebook (and a feedback file per submission).
+
+    Rows are appended and flushed in the order grades become known; once the whole batch is
+    graded, the gradebook is rewritten in file order (a new file moved into place), so an
+    interrupted batch keeps its finished rows and a finished one reads in name order.
+    """
     if feedback is not None:
         feedback.mkdir(parents=True, exist_ok=True)
+    columns: list[str] = []
+    names: dict[int, str] = {}
     with open(csv_path, "w", newline="", encoding="utf-8") as out:
         def start(tasks: list[str]) -> Sink:
+            columns.extend(tasks)
             book = report.Gradebook(out, tasks)
 
             def sink(result: Grade) -> None:
@@ -128,7 +137,15 @@ def write_batch(folder: Path, csv_path: Path, feedback: Path | None = None, **op
                 if feedback is not None:
                     name = report.feedback_name(result.file)
                     (feedback / name).write_text(report.feedback(result), encoding="utf-8")
+                names[id(result)] = name
                 book.add(result, name)
             return sink
 
-        return grade_folder(folder, start=start, **options)
+        grades = grade_folder(folder, start=start, **options)
+    ordered = csv_path.with_name(csv_path.name + ".sorting")
+    with open(ordered, "w", newline="", encoding="utf-8") as out:
+        book = report.Gradebook(out, columns)
+        for result in grades:
+            book.add(result, names.get(id(result), ""))
+    os.replace(ordered, csv_path)
+    return grades

@@ -135,6 +135,15 @@ def test_rows_reach_the_disk_one_by_one_and_a_crash_keeps_them(tmp_path, monkeyp
     assert len(rows) == 3 and all(r["total"] and r["seed"] == str(SEED) for r in rows)
 
 
+def test_a_finished_gradebook_is_in_file_order(tmp_path, stand_in):
+    folder = submissions_folder(tmp_path, ["a.ipynb", "b.ipynb", "c.ipynb"])
+    out = tmp_path / "grades.csv"
+    batch.write_batch(folder, out, jobs=2, seed=SEED, progress=None)
+    # streamed with the invalid row first (known before any kernel ran), then sorted by name
+    assert [r["file"] for r in read_rows(out)] == ["a.ipynb", "b.ipynb", "broken.ipynb", "c.ipynb"]
+    assert [p.name for p in tmp_path.iterdir() if "sorting" in p.name] == []
+
+
 def test_columns_do_not_depend_on_the_order_submissions_finish(tmp_path, stand_in):
     folder = tmp_path / "in"
     folder.mkdir()
