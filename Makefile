@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 LAB_ARGS ?=
 AS_ROOT  := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help book test test-fast bench-test lab normalize export release notebooks figures grade grade-batch bench-grade bench bench-quick clean
+.PHONY: help book test test-fast bench-test lab normalize export release notebooks figures grade grade-batch student-kit gradescope bench-grade bench bench-quick clean
 
 help:
 	@echo "make book       build the HTML book into _build/html"
@@ -25,7 +25,9 @@ help:
 	@echo "make release    regenerate exercises/ from solutions/"
 	@echo "make figures    regenerate chapters/figures/*.svg from figures/make_figures.py"
 	@echo "make grade NB=path/to/submission.ipynb   grade one exercise notebook"
-	@echo "make grade-batch DIR=submissions/ [CSV=grades.csv] [JOBS=2]   grade a folder into a CSV"
+	@echo "make grade-batch DIR=submissions/ [CSV=grades.csv] [JOBS=2] [FEEDBACK=feedback/]   grade a folder into a CSV"
+	@echo "make student-kit   zip what a class receives (no solutions) into _build/kit/nn-module-kit.zip"
+	@echo "make gradescope EXERCISE=03_traversal   Gradescope's autograder zip into _build/gradescope/"
 	@echo "make bench-grade  bare nbval vs the sandboxed grader on one solution, and a batch of 20 (--jobs 2)"
 	@echo "make bench       all benchmarks: set-up from a fresh clone, fast tests, grading, purenn vs torch.nn"
 	@echo "make bench-quick the same without the set-up part (minutes instead of ten)"
@@ -69,7 +71,15 @@ grade: $(STAMP)
 
 grade-batch: $(STAMP)
 	@test -n "$(DIR)" || { echo "usage: make grade-batch DIR=submissions/ [CSV=grades.csv] [JOBS=2]" >&2; exit 2; }
-	$(PY) -m grader --batch "$(DIR)" --csv "$(or $(CSV),grades.csv)" --jobs "$(or $(JOBS),2)"
+	$(PY) -m grader --batch "$(DIR)" --csv "$(or $(CSV),grades.csv)" --jobs "$(or $(JOBS),2)" \
+	  $(if $(FEEDBACK),--feedback "$(FEEDBACK)")
+
+student-kit: $(STAMP)
+	$(PY) -m tools.kit student
+
+gradescope: $(STAMP)
+	@test -n "$(EXERCISE)" || { echo "usage: make gradescope EXERCISE=03_traversal" >&2; exit 2; }
+	$(PY) -m tools.kit gradescope "$(EXERCISE)"
 
 bench-grade: $(STAMP)
 	$(PY) bench/grade.py

@@ -1,21 +1,27 @@
 """Grade a folder of submissions in parallel workers, with a progress bar on stderr.
 
-One seed is drawn for the whole batch, so torch's side of every check runs once per exercise
-(in a clean kernel) and all submissions face the same hidden cases. Each submission then runs in
-its own kernel; an unusable, crashing or hanging one gets its own row and never stops the batch.
+One seed is drawn for the whole batch (or given with --seed, to replay one), so torch's side of
+every check runs once per exercise (in a clean kernel) and all submissions face the same hidden
+cases. Each submission then runs in its own kernel; an unusable, crashing or hanging one gets its
+own row and never stops the batch. Every grade goes to the sinks (a CSV gradebook, a feedback
+folder) the moment it is known, so a batch that dies midway leaves every finished row on disk.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import IO
 
-from grader import grade, runner, verdict
+from grader import grade, report, runner, verdict
 from grader.assemble import Unusable
 from grader.runner import Limits
 from grader.verdict import Grade
+
+Sink = Callable[[Grade], None]
 
 
 def submissions(folder: Path) -> list[Path]:
@@ -36,7 +42,7 @@ class Progress:
         filled = self.width * self.done // max(self.total, 1)
         bar = "#" * filled + "." * (self.width - filled)
         line = (f"[{bar}] {self.done}/{self.total} {time.monotonic() - self.start:5.1f}s "
-                f"{name} ({status})")
+                f"{report.printable(name)} ({status})")
         if self.tty:
             self.out.write("\r\x1b[K" + line + ("\n" if self.done == self.total else ""))
         else:
@@ -46,25 +52,45 @@ class Progress:
 
 def grade_folder(folder: Path, jobs: int = 2, seed: int | None = None,
                  limits: Limits = Limits(), solutions: Path = grade.SOLUTIONS,
-                 progress: IO[str] | None = sys.stderr) -> list[Grade]:
-    """Grade every notebook in `folder`; one Grade per file, in file order."""
+                 progress: IO[str] | None = sys.stderr, exercise: str | None = None,
+                 start: Callable[[list[str]], Sink] | None = None) -> list[Grade]:
+    """Grade every notebook in `folder`; one Grade per file, in file order.
+
+    Files are named relative to `folder`. `exercise` pins the exercise of every submission.
+    `start(tasks)` is called once every submission has been read, with the task columns of the
+    batch, and returns the sink that receives each grade as soon as it is known.
+    """
     paths = submissions(folder)
+    names = {p: str(p.relative_to(folder)) for p in paths}
     seed = verdict.new_seed() if seed is None else seed
     bar = Progress(len(paths), progress) if progress is not None else None
     results: dict[Path, Grade] = {}
     plans = {}
     for path in paths:
         try:
-            plans[path] = grade.prepare(path, None, solutions)
+            plans[path] = grade.prepare(path, exercise, solutions)
         except Unusable as err:
-            results[path] = verdict.invalid(str(path), str(err))
-            if bar:
-                bar.step(path.name, "invalid")
-    tables: dict[str, dict] = {}
+            reason = str(err).replace(str(path), names[path], 1)
+            results[path] = verdict.invalid(names[path], reason)
+            results[path].seed = seed
+    tasks = sorted({(learner.exercise, t) for learner, _ in plans.values() for t in learner.tasks},
+                   key=lambda et: (et[0], report.task_order(et[1])))
+    sink = start(list(dict.fromkeys(t for _, t in tasks))) if start else None
+
+    def done(path: Path, result: Grade) -> None:
+        results[path] = result
+        if sink:
+            sink(result)
+        if bar:
+            bar.step(names[path], result.status)
+
+    for path in list(results):
+        done(path, results[path])
     with ThreadPoolExecutor(max(jobs, 1)) as pool:
         pristine = {learner.exercise: ref for learner, ref in plans.values()}
         futures = {pool.submit(grade.reference, plan, seed, limits): name
                    for name, plan in pristine.items()}
+        tables: dict[str, dict] = {}
         broken: dict[str, str] = {}
         for future in as_completed(futures):
             try:
@@ -73,21 +99,53 @@ def grade_folder(folder: Path, jobs: int = 2, seed: int | None = None,
                 broken[futures[future]] = f"grader error: {err}"
         for path, (learner, _) in plans.items():
             if learner.exercise in broken:
-                results[path] = Grade(str(path), learner.exercise, "crashed", [], 0.0, seed,
-                                      broken[learner.exercise])
-                if bar:
-                    bar.step(path.name, "crashed")
+                done(path, Grade(names[path], learner.exercise, "crashed", [], 0.0, seed,
+                                 broken[learner.exercise]))
         futures = {pool.submit(runner.run, learner, "learner", seed, limits): path
                    for path, (learner, _) in plans.items() if learner.exercise not in broken}
         for future in as_completed(futures):
             path = futures[future]
             learner = plans[path][0]
             try:
-                results[path] = verdict.judge(learner, tables[learner.exercise], future.result(),
-                                              str(path), seed)
+                result = verdict.judge(learner, tables[learner.exercise], future.result(),
+                                       names[path], seed)
             except Exception as err:  # one submission's surprise must not stop the others
-                results[path] = Grade(str(path), learner.exercise, "crashed", [], 0.0, seed,
-                                      f"grader error: {type(err).__name__}: {err}")
-            if bar:
-                bar.step(path.name, results[path].status)
+                result = Grade(names[path], learner.exercise, "crashed", [], 0.0, seed,
+                               f"grader error: {type(err).__name__}: {err}")
+            done(path, result)
     return [results[p] for p in paths]
+
+
+def write_batch(folder: Path, csv_path: Path, feedback: Path | None = None, **options) -> list[Grade]:
+    """Grade `folder` into a CSV gradebook (and a feedback file per submission).
+
+    Rows are appended and flushed in the order grades become known; once the whole batch is
+    graded, the gradebook is rewritten in file order (a new file moved into place), so an
+    interrupted batch keeps its finished rows and a finished one reads in name order.
+    """
+    if feedback is not None:
+        feedback.mkdir(parents=True, exist_ok=True)
+    columns: list[str] = []
+    names: dict[int, str] = {}
+    with open(csv_path, "w", newline="", encoding="utf-8") as out:
+        def start(tasks: list[str]) -> Sink:
+            columns.extend(tasks)
+            book = report.Gradebook(out, tasks)
+
+            def sink(result: Grade) -> None:
+                name = ""
+                if feedback is not None:
+                    name = report.feedback_name(result.file)
+                    (feedback / name).write_text(report.feedback(result), encoding="utf-8")
+                names[id(result)] = name
+                book.add(result, name)
+            return sink
+
+        grades = grade_folder(folder, start=start, **options)
+    ordered = csv_path.with_name(csv_path.name + ".sorting")
+    with open(ordered, "w", newline="", encoding="utf-8") as out:
+        book = report.Gradebook(out, columns)
+        for result in grades:
+            book.add(result, names.get(id(result), ""))
+    os.replace(ordered, csv_path)
+    return grades

@@ -195,15 +195,21 @@ def _grade() -> Grade:
 
 
 def assert_gradescope_shape(data: dict) -> None:
-    """Gradescope's results.json as the grader writes it."""
-    assert set(data) == {"score", "execution_time", "output", "tests"}
+    """Gradescope's results.json as the grader writes it (fields from Gradescope's specification)."""
+    assert {"score", "execution_time", "output", "tests"} <= set(data)
+    assert set(data) <= {"score", "execution_time", "output", "output_format", "visibility",
+                         "stdout_visibility", "extra_data", "tests", "leaderboard"}
     assert isinstance(data["score"], (int, float)) and isinstance(data["execution_time"], (int, float))
     assert isinstance(data["output"], str) and isinstance(data["tests"], list)
     for test in data["tests"]:
-        assert set(test) == {"name", "score", "max_score", "output", "visibility"}
+        assert {"name", "score", "max_score", "output", "visibility"} <= set(test)
+        assert set(test) <= {"name", "score", "max_score", "status", "output", "output_format",
+                             "visibility", "number", "tags", "extra_data", "name_format"}
         assert isinstance(test["name"], str) and isinstance(test["output"], str)
         assert 0 <= test["score"] <= test["max_score"]
         assert test["visibility"] in ("visible", "after_published")
+        assert test.get("status", "passed" if test["score"] == test["max_score"] else "failed") \
+            == ("passed" if test["score"] == test["max_score"] else "failed")
     assert abs(sum(t["score"] for t in data["tests"]) - data["score"]) < 1e-9
 
 
@@ -224,5 +230,5 @@ def test_csv_has_one_row_per_grade():
     out = io.StringIO()
     report.write_csv([_grade(), Grade("bad.ipynb", "", "invalid", [], 0, 0, "not JSON")], out)
     rows = out.getvalue().splitlines()
-    assert rows[0] == "file,exercise,status,1.1,total,max,seconds,detail"
+    assert rows[0] == "file,exercise,status,1.1,total,max,seed,isolation,seconds,feedback,detail"
     assert rows[1].startswith("sub.ipynb,01_parameter,ok,3,3,5,") and rows[2].startswith("bad.ipynb,,invalid,,0,0,")
