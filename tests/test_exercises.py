@@ -6,7 +6,6 @@ stored outputs; these tests execute the generated exercises themselves.
 from __future__ import annotations
 
 import copy
-import html
 import os
 import re
 
@@ -137,21 +136,3 @@ def test_calling_the_torch_function_being_rebuilt_fails_every_check(path):
             text = _text(cell)
             assert errors.get(i, (None,))[0] == "CheckFailed", cell.metadata.grade.task
             assert f"must not call" in text
-
-
-PLACEHOLDER = re.compile(r"<[A-Za-z][^<>\n]*>")  # <Class>, <name>, <input shape>, ...
-
-
-@pytest.mark.parametrize("path", SOLUTIONS + EXERCISES, ids=ids(SOLUTIONS) + ids(EXERCISES))
-def test_markdown_keeps_every_placeholder_when_rendered(path):
-    """A `<name>` outside a code span is read as an HTML tag and vanishes from the page (in the
-    book and in JupyterLab): every placeholder of a statement must survive rendering."""
-    from markdown_it import MarkdownIt
-
-    render = MarkdownIt("commonmark").enable("table")
-    for i, cell in enumerate(notebooks.read(path).cells):
-        if cell.cell_type != "markdown":
-            continue
-        text = html.unescape(re.sub(r"<[^>]+>", "", render.render(cell.source)))
-        lost = sorted(p for p in set(PLACEHOLDER.findall(cell.source)) if text.count(p) < cell.source.count(p))
-        assert not lost, f"markdown cell {i} loses {lost} when rendered: put them in a code span"
