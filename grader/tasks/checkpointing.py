@@ -121,6 +121,7 @@ def file_contents(model, optimizer, path: Path) -> dict:
                                                         if k in saved["model"]}),
             "optimizer_matches": same(saved["optimizer"], optimizer.state_dict()),
             "epoch": saved["epoch"], "trainable_only": saved["trainable_only"],
+            "file mode": oct(Path(path).stat().st_mode & 0o777),
             "files": sorted(p.name for p in Path(path).parent.iterdir())}
 
 
