@@ -1,0 +1,95 @@
+"""Check plumbing of exercise 7 (load without doubling memory): small language-model-like trees,
+their checkpoints in temporary files, the process's peak resident memory, and what a correct load
+determines about the model."""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch._dynamo  # noqa: F401  (torch imports it lazily the first time a layer is built on meta)
+import torch.nn as nn
+
+from grader.checks import compare
+
+__all__ = ["compare", "architecture", "checkpoint_of", "peak_mib", "reset_peak", "described",
+           "loaded_by", "by_spec"]
+
+
+def architecture(vocab, width, depth, tie, frozen):
+    """A zero-argument builder of a small language-model-like tree (what `build` is in the task)."""
+    def build():
+        layers = OrderedDict(embed=nn.Embedding(vocab, width))
+        for i in range(depth):
+            layers[f"block{i}"] = nn.Sequential(nn.Linear(width, width), nn.BatchNorm1d(width))
+        layers["out"] = nn.Linear(width, vocab, bias=False)
+        model = nn.Sequential(layers)
+        if tie:
+            model.out.weight = model.embed.weight
+        if frozen:
+            model.embed.requires_grad_(False)
+        return model
+    return build
+
+
+def checkpoint_of(build, seed):
+    """Write the state dict of a trained-looking build() to a fresh temporary file; return its path."""
+    torch.manual_seed(seed)
+    model = build()
+    with torch.no_grad():
+        for buffer in model.buffers():
+            buffer.add_(torch.randint_like(buffer, 1, 5))
+    path = Path(tempfile.mkdtemp()) / "model.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def peak_mib():
+    """This process's peak resident memory (VmHWM), in MiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
+def reset_peak():
+    with open("/proc/self/clear_refs", "w") as clear:  # "5": reset the peak to the current size
+        clear.write("5")
+
+
+def described(model, path):
+    """Everything a correct load determines, as plain data."""
+    if not isinstance(model, nn.Module):
+        return {"result": f"not a model: {type(model).__name__}"}
+    expected = torch.load(path, weights_only=True)
+    entries = model.state_dict(keep_vars=True)
+    ties = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        ties.setdefault(id(param), []).append(name)
+    return {"keys": list(entries),
+            "values equal": [k for k, v in entries.items() if not (k in expected and torch.equal(v.detach(), expected[k]))] == [],
+            "dtypes and devices": sorted({(str(v.dtype), str(v.device)) for v in entries.values()}),
+            "parameters": [(n, type(p).__name__, p.requires_grad) for n, p in model.named_parameters(remove_duplicate=False)],
+            "ties": sorted(names for names in ties.values() if len(names) > 1)}
+
+
+def loaded_by(load: Callable) -> Callable:
+    """load(path, build), described; with a bound, whether the peak memory grew by at most bound x the file."""
+    def run(path, build, bound=None):
+        reset_peak()
+        start = peak_mib()
+        model = load(path, build)
+        grown = peak_mib() - start
+        result = described(model, path)
+        if bound is not None:
+            result["peak within the bound"] = grown <= bound * os.path.getsize(path) / 2**20
+        return result
+    return run
+
+
+def by_spec(path, build, bound=None):
+    """What the task asks for, built the ordinary way: build(), then load_state_dict copies."""
+    model = build()
+    model.load_state_dict(torch.load(path, weights_only=True))
+    return dict(described(model, path), **({} if bound is None else {"peak within the bound": True}))
