@@ -198,14 +198,14 @@ def _bwrap_prefix(exe: str, out: Path | None, uid: int | None, limits: Limits) -
     masked = {m for m in MASKED if os.path.isdir(m)}
     for path in keep:  # the top directory holding the book is masked too
         top = "/" + Path(path).parts[1] if len(Path(path).parts) > 1 else "/"
-        if top not in SYSTEM and top != "/" and os.path.isdir(top):
+        if top not in (*SYSTEM, "/", "/tmp") and os.path.isdir(top):  # /tmp: already private
             masked.add(top)
     for path in sorted(masked):
         cmd += ["--perms", "0755", "--size", str(limits.tmp_size), "--tmpfs", path]
     cmd += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp"]
     made: set[str] = set()
     for path in keep:
-        top = next((m for m in masked if path == m or path.startswith(m + "/")), None)
+        top = next((m for m in (*masked, "/tmp") if path == m or path.startswith(m + "/")), None)
         if top is None:
             continue
         for parent in reversed(Path(path).parents):  # traversable by the sandbox's uid
@@ -292,7 +292,10 @@ def _execute(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None
                GRADER_OUTPUT_LIMIT=str(limits.output), PYTHONDONTWRITEBYTECODE="1",
                PYTHONNOUSERSITE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", OMP_NUM_THREADS="1",
                MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1", MPLBACKEND="Agg",
-               MPLCONFIGDIR=f"{home}/.matplotlib", JUPYTER_PLATFORM_DIRS="1")
+               MPLCONFIGDIR=f"{home}/.matplotlib", JUPYTER_PLATFORM_DIRS="1",
+               PYTHONPATH=os.pathsep.join(dict.fromkeys(  # the kernel imports this grader's code
+                   str(Path((sys.modules.get(n) or __import__(n)).__file__).resolve().parents[1])
+                   for n in ("grader", "purenn", "tools"))))
     cmd = [sys.executable, "-m", "pytest", "-c", str(inside / "pytest.ini"), "--rootdir",
            str(inside), "-p", "no:cacheprovider", "-p", "nbval.plugin", "-p",
            "grader.nbval_plugin", "--nbval-lax", "--nbval-current-env",

@@ -81,7 +81,8 @@ def test_kit_holds_what_a_class_receives(student_kit):
     for path in [*notebooks.toc_notebooks("exercises"), *notebooks.toc_notebooks("chapters")]:
         assert path.relative_to(notebooks.ROOT).as_posix() in names
     for needed in ("README.md", "Makefile", "requirements.txt", "pyproject.toml",
-                   "grader/__main__.py", "purenn/__init__.py", "tools/notebooks.py"):
+                   "grader/__main__.py", "grader/tasks/traversal.py", "purenn/__init__.py",
+                   "tools/notebooks.py"):
         assert needed in names
     assert not any(n.startswith(("solutions/", "tests/")) for n in names)
     pins = (student_kit / "requirements.txt").read_text(encoding="utf-8")

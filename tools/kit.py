@@ -154,7 +154,7 @@ def stamp_rule() -> str:
 
 
 def _code_files() -> list[Path]:
-    return [p for package in CODE for p in sorted((ROOT / package).glob("*.py"))]
+    return [p for package in CODE for p in sorted((ROOT / package).rglob("*.py"))]  # subpackages too
 
 
 def kit_files() -> dict[str, bytes]:
