@@ -386,47 +386,69 @@ def test_cleanup_never_raises_and_removes_unreadable_directories(tmp_path):
 GATE_SCRIPT = r'''
 import copy, functools, threading, torch, torch.nn as nn
 from concurrent.futures import ThreadPoolExecutor
+from torch.nn.utils._named_member_accessor import NamedMemberAccessor
 from grader import forbid
-gated = forbid.install([], [torch.__file__.rsplit("/", 1)[0] + "/"])
+gated = forbid.install([], [torch.__file__.rsplit("/", 1)[0] + "/"], ["<string>"])
 refused = []
 forbid.on_refusal = lambda name, task: refused.append(name)
 
-def outcome(call):
+def outcome(call):  # this script plays the check cell; LEARNER is compiled as a learner cell
     try:
         call()
         return "ok"
     except RuntimeError as err:
         return str(err)
 
+LEARNER = """
 saved, m = nn.init.uniform_, nn.Sequential(nn.Linear(2, 2), nn.ReLU())
 class Proxy:
     def __call__(self, t):
         return saved(t, -1, 1)
 class Mine(nn.Module):
     pass
-results = {}
-with forbid.armed("1.3"):
-    results["saved reference"] = outcome(lambda: saved(torch.empty(2)))
-    results["proxy object"] = outcome(lambda: Proxy()(torch.empty(2)))
-    results["wraps"] = outcome(lambda: functools.wraps(saved)(lambda t: saved(t))(torch.empty(2)))
-    results["executor thread"] = outcome(
-        lambda: ThreadPoolExecutor(1).submit(saved, torch.empty(2)).result())
+class Renamed(nn.Module):
+    pass
+Renamed.__module__ = "torch.nn.modules.module"
+routes = {
+    "saved reference": lambda: saved(torch.empty(2)),
+    "proxy object": lambda: Proxy()(torch.empty(2)),
+    "wraps": lambda: functools.wraps(saved)(lambda t: saved(t))(torch.empty(2)),
+    "executor thread": lambda: ThreadPoolExecutor(1).submit(saved, torch.empty(2)).result(),
+    "unstarted generator": lambda: nn.Module.named_modules(m),
+    "method": lambda: list(m.parameters()),
+    "torch utility": lambda: list(NamedMemberAccessor(m).named_parameters()),
+    "state_dict (not rebuilt in 3.1)": lambda: m.state_dict(),
+    "stand-in": lambda: list(nn.Module.named_modules(m)),
+    "torch object": lambda: setattr(m, "x", 1),
+    "learner class": lambda: nn.Module.__setattr__(Mine(), "y", 1),
+    "renamed learner class": lambda: nn.Module.__setattr__(Renamed(), "y", 1),
+    "disarmed": lambda: (copy.deepcopy(m), list(m.named_modules()), saved(torch.empty(1))),
+}
+def in_thread():
     box = []
-    worker = threading.Thread(target=lambda: box.append(outcome(lambda: saved(torch.empty(2)))))
+    worker = threading.Thread(target=lambda: box.append(outcome(routes["saved reference"])))
     worker.start(); worker.join()
-    results["thread"] = box[0]
+    return box[0]
+"""
+ns = dict(globals())
+exec(compile(LEARNER, "learner_cell.py", "exec"), ns)
+routes, results = ns["routes"], {}
+with forbid.armed("1.3"):
+    for route in ("saved reference", "proxy object", "wraps", "executor thread"):
+        results[route] = outcome(routes[route])
+    results["thread"] = ns["in_thread"]()
     results["torch's own use"] = outcome(lambda: nn.Linear(3, 3))
 with forbid.armed("3.1"):
-    results["unstarted generator"] = outcome(lambda: nn.Module.named_modules(m))
-    results["method"] = outcome(lambda: list(m.parameters()))
-    results["state_dict (not rebuilt in 3.1)"] = outcome(lambda: m.state_dict())
+    for route in ("unstarted generator", "method", "torch utility", "state_dict (not rebuilt in 3.1)"):
+        results[route] = outcome(routes[route])
+    results["check's own traversal"] = outcome(lambda: list(ns["m"].named_modules()))
 with forbid.armed("3.2", allowed={"torch.nn.Module.named_modules"}):
-    results["stand-in"] = outcome(lambda: list(nn.Module.named_modules(m)))
+    results["stand-in"] = outcome(routes["stand-in"])
 with forbid.armed("2.1"):
-    results["torch object"] = outcome(lambda: setattr(m, "x", 1))
-    results["learner class"] = outcome(lambda: nn.Module.__setattr__(Mine(), "y", 1))
-results["disarmed"] = outcome(lambda: (copy.deepcopy(m), list(m.named_modules()), saved(torch.empty(1))))
-results["same objects"] = str(gated["torch.nn.init.uniform_"] is saved)
+    for route in ("torch object", "learner class", "renamed learner class"):
+        results[route] = outcome(routes[route])
+results["disarmed"] = outcome(routes["disarmed"])
+results["same objects"] = str(gated["torch.nn.init.uniform_"] is ns["saved"])
 results["refusals reported"] = str(len(refused))
 print(repr(results))
 '''
@@ -442,11 +464,15 @@ def test_the_gate_refuses_every_route_from_learner_code_and_nothing_else():
         assert results[route] == init, route
     assert results["unstarted generator"] == "Exercise 3.1 must not call torch.nn.Module.named_modules"
     assert results["method"] == "Exercise 3.1 must not call torch.nn.Module.parameters"
+    # a torch utility that calls the rebuilt function for the learner is refused too
+    assert results["torch utility"].startswith("Exercise 3.1 must not call torch.nn.Module."), results
     assert results["learner class"] == "Exercise 2.1 must not call torch.nn.Module.__setattr__"
-    for route in ("torch's own use", "state_dict (not rebuilt in 3.1)", "stand-in",
-                  "torch object", "disarmed"):
-        assert results[route] == "ok", route
-    assert results["same objects"] == "True" and results["refusals reported"] == "8"
+    # a learner class that claims to be torch's (its __module__ set by hand) is still foreign
+    assert results["renamed learner class"] == "Exercise 2.1 must not call torch.nn.Module.__setattr__"
+    for route in ("torch's own use", "check's own traversal", "state_dict (not rebuilt in 3.1)",
+                  "stand-in", "torch object", "disarmed"):
+        assert results[route] == "ok", (route, results)
+    assert results["same objects"] == "True" and results["refusals reported"] == "10", results
 
 
 def test_every_rebuilt_function_belongs_to_a_task_of_the_book():
