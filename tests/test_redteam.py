@@ -228,6 +228,19 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
                       "    tensor.uniform_(-bound, bound)\n    return tensor"}
     cases["honest_no_grad_decorator"] = (_with_answers("solution", no_grad), full1)
 
+    # the stream's descriptor found through /proc, torch's results written over the learner's
+    forge = ("import json, os\n_fd = None\n"
+             "for _n in os.listdir('/proc/self/fd'):\n    try:\n"
+             "        if os.readlink(f'/proc/self/fd/{_n}').endswith('records.jsonl'):\n"
+             "            _fd = int(_n)\n    except OSError:\n        pass\n"
+             "_mine = [json.loads(l) for l in open('records.jsonl') if '\"k\": \"case\"' in l]\n"
+             "for _rec, _v in zip(_mine, _seen):\n"
+             "    _rec['value'] = {'$': 'tuple', 'v': ['value', torch_kind(_v)]}\n"
+             "    os.write(_fd, (json.dumps(_rec) + '\\n').encode())")
+    seen = {"1.1": "_seen = []\ndef registration_kind(value):\n    _seen.append(value)\n    return 'attribute'"}
+    cases["forges_records_through_the_descriptor"] = (
+        _with_answers("exercise", seen, {"1.2": forge}), zero1)
+
     out = {}
     for name, (nb, points) in cases.items():
         path = write(nb, folder / f"{name}.ipynb")
@@ -307,7 +320,7 @@ ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_list
            "delegates_to_the_checks_reference", "magic_cell_compiles_under_a_torch_name",
            "builtins_through_an_attribute", "input_transformer_in_a_magic_cell",
            "module_renamed_to_torch", "torch_utility_delegation", "honest_display_and_inspect",
-           "honest_no_grad_decorator"]
+           "honest_no_grad_decorator", "forges_records_through_the_descriptor"]
 
 
 @pytest.mark.slow
@@ -664,3 +677,17 @@ def test_two_grader_processes_never_share_a_sandbox_uid():
             runner._uids.give(mine)
     finally:
         holder.communicate("", timeout=60)
+
+
+def test_results_written_outside_the_guards_order_cost_the_check():
+    def run(*records):
+        return runner.Run("ok", records=[dict(r) for r in records])
+
+    cell, done = {"k": "cell", "check": 0, "task": "1.1"}, {"k": "done", "check": 0}
+    case = {"k": "case", "check": 0, "call": 0, "case": 0, "label": "x", "value": 1}
+    end = {"k": "end", "check": 0, "call": 0, "cases": 1}
+    assert verdict.forged_records(run(cell, case, end, done)) == {}
+    twice = verdict.forged_records(run(cell, case, case, end, done))
+    assert twice == {0: "tampering: a result of this check was written twice"}
+    for early in (run(case, cell, end, done), run(cell, case, end, done, {**case, "case": 1})):
+        assert verdict.forged_records(early) == {0: "tampering: a result of this check was written outside it"}
