@@ -19,7 +19,8 @@ Whatever the level: resource limits (address space, CPU seconds per cell and in 
 size, open files, processes), a clean environment, a wall-clock backstop for the whole run, and
 one result stream (a JSON-lines file the run writes) that the grader reads as bounded, validated
 data: it acts on nothing in it (no pid to kill, no path to open). A run that hit the wall-clock
-backstop is retried once before it is recorded as `timeout`.
+backstop while the machine was busy is retried once before it is recorded as `timeout` (on an
+idle machine the run itself is slow, e.g. it sleeps, and a retry would only hold its slot longer).
 """
 from __future__ import annotations
 
@@ -343,11 +344,20 @@ def run(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None = No
     run stopped by the wall-clock backstop (a busy machine) is tried once more."""
     level = level or isolation()
     result = _run_once(plan, role, seed, limits, keep, level)
-    if result.wall_timeout:
+    if result.wall_timeout and busy():  # on an idle machine it was the run itself (it slept)
         again = _run_once(plan, role, seed, limits, keep, level)
         again.attempts = 2
         return again
     return result
+
+
+def busy() -> bool:
+    """True when the machine has more runnable work than cores (load average over a minute), the
+    case in which a run may hit the wall-clock backstop through no fault of its own."""
+    try:
+        return os.getloadavg()[0] > (os.cpu_count() or 1)
+    except OSError:
+        return True
 
 
 def _run_once(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None,

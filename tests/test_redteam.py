@@ -691,3 +691,18 @@ def test_results_written_outside_the_guards_order_cost_the_check():
     assert twice == {0: "tampering: a result of this check was written twice"}
     for early in (run(case, cell, end, done), run(cell, case, end, done, {**case, "case": 1})):
         assert verdict.forged_records(early) == {0: "tampering: a result of this check was written outside it"}
+
+
+def test_a_wall_clock_timeout_is_retried_only_on_a_busy_machine(monkeypatch):
+    calls = []
+
+    def once(*args):
+        calls.append(args)
+        return runner.Run("timeout", wall_timeout=True)
+
+    monkeypatch.setattr(runner, "_run_once", once)
+    for busy, attempts in ((False, 1), (True, 2)):
+        calls.clear()
+        monkeypatch.setattr(runner, "busy", lambda: busy)
+        assert runner.run(None, "learner", 1, Limits(), level="none").attempts == attempts
+        assert len(calls) == attempts
