@@ -341,7 +341,7 @@ def _set_limits(limits: Limits, group: Path | None = None) -> None:
 def run(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None = None,
         level: str | None = None) -> Run:
     """Grade-run `plan` as `role` ("learner" or "reference") with hidden-check seed `seed`; a
-    run stopped by the wall-clock backstop (a busy machine) is tried once more."""
+    run stopped by the wall-clock backstop while the machine is busy is tried once more."""
     level = level or isolation()
     result = _run_once(plan, role, seed, limits, keep, level)
     if result.wall_timeout and busy():  # on an idle machine it was the run itself (it slept)
