@@ -500,6 +500,7 @@ routes = {
     "torch utility": lambda: list(NamedMemberAccessor(m).named_parameters()),
     "state_dict (not rebuilt in 3.1)": lambda: m.state_dict(),
     "stand-in": lambda: list(nn.Module.named_modules(m)),
+    "stand-in calling another": lambda: sum(p.numel() for _, p in nn.Module.named_parameters(m)),
     "torch object": lambda: setattr(m, "x", 1),
     "learner class": lambda: nn.Module.__setattr__(Mine(), "y", 1),
     "renamed learner class": lambda: nn.Module.__setattr__(Renamed(), "y", 1),
@@ -525,6 +526,8 @@ with forbid.armed("3.1"):
     results["check's own traversal"] = outcome(lambda: list(ns["m"].named_modules()))
 with forbid.armed("3.2", allowed={"torch.nn.Module.named_modules"}):
     results["stand-in"] = outcome(routes["stand-in"])
+with forbid.armed("3.4", allowed={"torch.nn.Module.named_parameters"}):
+    results["stand-in calling another"] = outcome(routes["stand-in calling another"])
 with forbid.armed("2.1"):
     for route in ("torch object", "learner class", "renamed learner class"):
         results[route] = outcome(routes[route])
@@ -551,7 +554,7 @@ def test_the_gate_refuses_every_route_from_learner_code_and_nothing_else():
     # a learner class that claims to be torch's (its __module__ set by hand) is still foreign
     assert results["renamed learner class"] == "Exercise 2.1 must not call torch.nn.Module.__setattr__"
     for route in ("torch's own use", "check's own traversal", "state_dict (not rebuilt in 3.1)",
-                  "stand-in", "torch object", "disarmed"):
+                  "stand-in", "stand-in calling another", "torch object", "disarmed"):
         assert results[route] == "ok", (route, results)
     assert results["same objects"] == "True" and results["refusals reported"] == "10", results
 
