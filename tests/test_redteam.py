@@ -219,7 +219,8 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
     for cell in nb.cells:
         if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in utility:
             cell.source = utility[cell.metadata["grade"]["task"]]
-    cases["torch_utility_delegation"] = (nb, {t: 0 for t in tasks(EX3)})
+    # (3.4's checks bind torch's named_parameters in place of the learner's, so using it is fair)
+    cases["torch_utility_delegation"] = (nb, {**{t: 0 for t in tasks(EX3)}, "3.4": tasks(EX3)["3.4"]})
 
     # honest: showing a signature with IPython.display and inspect; a torch decorator
     shows = "from IPython.display import display\nimport inspect\ndisplay(inspect.signature(nn.Module.named_modules))"
