@@ -7,9 +7,10 @@ Under the grader, the learner's kernel gives each of these functions a gated bod
 learner code runs (`install`): the function object stays the same (torch keeps working, saved
 references keep their identity), but its code now begins with a call to `gate`, and the original
 code object is no longer referenced anywhere in the kernel. While a check of task T runs
-(`armed`), a gated function of T's list refuses any call whose immediate caller is not pristine
-code (torch itself, the grader's package, or a check or setup cell), so delegating through a
-wrapper, a saved reference, a thread, a returned generator or a proxy finds nothing to call.
+(`armed`), a gated function of T's list refuses any call unless every caller between it and the
+running check is pristine code (torch itself, the grader's package, the standard library, a check
+or setup cell, or a stand-in the check bound), so delegating through a wrapper, a saved
+reference, a thread, a returned generator, a proxy or a torch utility finds nothing to call.
 Outside the grader (a learner's own notebook) `grader.checks.forbidden` gives the same message by
 swapping the functions for the duration of a check.
 """
