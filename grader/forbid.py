@@ -7,9 +7,10 @@ Under the grader, the learner's kernel gives each of these functions a gated bod
 learner code runs (`install`): the function object stays the same (torch keeps working, saved
 references keep their identity), but its code now begins with a call to `gate`, and the original
 code object is no longer referenced anywhere in the kernel. While a check of task T runs
-(`armed`), a gated function of T's list refuses any call whose immediate caller is not pristine
-code (torch itself, the grader's package, or a check or setup cell), so delegating through a
-wrapper, a saved reference, a thread, a returned generator or a proxy finds nothing to call.
+(`armed`), a gated function of T's list refuses any call unless every caller between it and the
+running check is pristine code (torch itself, the grader's package, the standard library, a check
+or setup cell, or a stand-in the check bound), so delegating through a wrapper, a saved
+reference, a thread, a returned generator, a proxy or a torch utility finds nothing to call.
 Outside the grader (a learner's own notebook) `grader.checks.forbidden` gives the same message by
 swapping the functions for the duration of a check.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import os
 import sys
 import textwrap
 import types
@@ -74,8 +76,34 @@ def _resolve(path: str) -> Any:
 
 
 def foreign_self(self: Any = None, *args: Any, **kwargs: Any) -> bool:
-    """True when `self` is not an instance of a class torch defines (a learner's class)."""
+    """True when `self` is not an instance of a class torch defines (a learner's class). In a
+    grading kernel the classes are torch's module classes as they stood before any learner code
+    ran (a class's `__module__` is not asked: anyone can set it); elsewhere, their module."""
+    if _genuine:
+        return type(self) not in _genuine
     return not type(self).__module__.startswith("torch")
+
+
+def _torch_module_classes() -> frozenset[type]:
+    """Every subclass of torch.nn.Module that torch's own modules define, as of now."""
+    import torch
+
+    seen: set[type] = set()
+    todo: list[type] = [torch.nn.Module]
+    while todo:
+        cls = todo.pop()
+        if cls not in seen:
+            seen.add(cls)
+            todo += type.__subclasses__(cls)
+    return frozenset(c for c in seen if c.__module__.split(".")[0] == "torch")
+
+
+STDLIB = (os.path.dirname(os.__file__) + os.sep, "<frozen ")
+
+
+def stdlib(filename: str) -> bool:
+    """True for the standard library's own files (not the packages installed beside it)."""
+    return filename.startswith(STDLIB) and f"-packages{os.sep}" not in filename
 
 
 def targets(task: str) -> list[tuple]:
@@ -93,12 +121,36 @@ _armed: dict[str, str] = {}  # dotted name -> task, while a check of that task r
 _foreign: set[str] = set()  # dotted names gated only for foreign `self`
 _allowed: set[str] = set()  # dotted names a check bound to an answer name (stand-ins)
 _trusted_files: set[str] = set()
+_check_files: set[str] = set()
 _trusted_roots: tuple[str, ...] = ()
+_genuine: frozenset[type] = frozenset()  # torch's module classes, taken at `install`
+_codes: dict[types.CodeType, str] = {}  # gated code (and a gated generator's body) -> name
 on_refusal: Callable[[str, str], None] | None = None  # (name, task) -> None, set by the guard
 
 
 def _trusted(filename: str) -> bool:
     return filename in _trusted_files or filename.startswith(_trusted_roots)
+
+
+def pristine(filename: str) -> bool:
+    """True for code the gate lets call a rebuilt function: torch's, the grader's, the standard
+    library's, a check's or a setup cell's (learner code must not compile anything under such a
+    name; grader.sandbox refuses it)."""
+    return filename in _check_files or _trusted(filename) or stdlib(filename)
+
+
+def _from_a_check(frame: types.FrameType | None) -> bool:
+    """True when every caller from `frame` up to a running check cell is pristine code, so the
+    call did not start in learner code (directly, or through a torch utility that calls the
+    function on the learner's behalf); False for a thread or callback that no check started."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename in _check_files or _codes.get(frame.f_code) in _allowed:
+            return True  # a check, or a stand-in the check bound for an answer, called it
+        if not (_trusted(filename) or stdlib(filename)):
+            return False
+        frame = frame.f_back
+    return False
 
 
 def gate(name: str, args: tuple) -> None:
@@ -108,8 +160,7 @@ def gate(name: str, args: tuple) -> None:
         return
     if name in _foreign and not (args and foreign_self(*args[:1])):
         return
-    caller = sys._getframe(2)
-    if _trusted(caller.f_code.co_filename):
+    if _from_a_check(sys._getframe(2)):
         return
     if on_refusal is not None:
         on_refusal(name, task)
@@ -189,12 +240,16 @@ def _find_code_or_none(code: types.CodeType, name: str) -> types.CodeType | None
         return None
 
 
-def install(trusted_files: Iterable[str],
-            trusted_roots: Iterable[str]) -> dict[str, types.FunctionType]:
-    """Gate every function of every task in this process; returns {dotted name: function}."""
-    global _trusted_roots
+def install(trusted_files: Iterable[str], trusted_roots: Iterable[str],
+            check_files: Iterable[str] = ()) -> dict[str, types.FunctionType]:
+    """Gate every function of every task in this process; returns {dotted name: function}.
+    A gated call is allowed when every caller up to a running check (one of `check_files`) is in
+    `trusted_files`, under `trusted_roots` or in the standard library."""
+    global _trusted_roots, _genuine
     _trusted_files.update(trusted_files)
+    _check_files.update(check_files)
     _trusted_roots = tuple(trusted_roots)
+    _genuine = _torch_module_classes()
     done: dict[str, types.FunctionType] = {}
     for task in REBUILT:
         for dotted in REBUILT[task]:
@@ -211,5 +266,8 @@ def install(trusted_files: Iterable[str],
                 raise TypeError(f"{key} is not a Python function; it cannot be gated")
             function.__code__ = _gated_code(function, owner, key)
             done[key] = function
+            for code in (function.__code__, *function.__code__.co_consts):
+                if isinstance(code, types.CodeType):
+                    _codes[code] = key
     return done
 

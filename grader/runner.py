@@ -19,11 +19,14 @@ Whatever the level: resource limits (address space, CPU seconds per cell and in 
 size, open files, processes), a clean environment, a wall-clock backstop for the whole run, and
 one result stream (a JSON-lines file the run writes) that the grader reads as bounded, validated
 data: it acts on nothing in it (no pid to kill, no path to open). A run that hit the wall-clock
-backstop is retried once before it is recorded as `timeout`.
+backstop while the machine was busy is retried once before it is recorded as `timeout` (on an
+idle machine the run itself is slow, e.g. it sleeps, and a retry would only hold its slot longer).
 """
 from __future__ import annotations
 
+import fcntl
 import functools
+import itertools
 import os
 import resource
 import shutil
@@ -51,6 +54,7 @@ MASKED = ("/root", "/home", "/run", "/mnt", "/media", "/srv", "/opt", "/var/tmp"
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/var", "/sys", "/proc",
           "/dev", "/boot", "/nix")
 CLEAN_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
+RUN_FILES = ("grading.ipynb", "pytest.ini", "records.jsonl")  # shared with a bwrap sandbox
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Limits:
     tmp_size: int = 512 << 20  # bytes of the sandbox's private /tmp
     nofile: int = 512  # open files per process
     nproc: int = 256  # processes and threads of the sandbox's uid
+    total_memory: int = 4 << 30  # bytes of memory for all of a run's processes (memory cgroup)
 
 
 @dataclass
@@ -166,21 +171,51 @@ def require_sandbox() -> str:
 
 
 class _UidPool:
-    """One unprivileged uid per concurrent run, so runs cannot signal or read each other."""
+    """One unprivileged uid per concurrent run, across every grader process on this machine (so
+    two graders never share a uid, and one run's clean-up cannot kill another's processes): a uid
+    is taken by holding an exclusive lock on its own file, in a directory only root may write;
+    the lock goes with the process that holds it, however that process ends."""
 
     def __init__(self) -> None:
-        self.free = list(UIDS)
+        self.held: dict[int, int] = {}  # uid -> fd of its locked file
         self.lock = threading.Lock()
 
     def take(self) -> int:
+        folder = _lock_folder()
         with self.lock:
-            if not self.free:
-                raise RuntimeError("more concurrent grading runs than sandbox uids")
-            return self.free.pop(0)
+            for uid in UIDS:
+                if uid in self.held:
+                    continue
+                fd = os.open(folder / f"{uid}.lock",
+                             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    continue
+                self.held[uid] = fd
+                return uid
+            raise RuntimeError("more concurrent grading runs than sandbox uids")
 
     def give(self, uid: int) -> None:
         with self.lock:
-            self.free.append(uid)
+            fd = self.held.pop(uid, None)
+        if fd is not None:
+            os.close(fd)
+
+
+def _lock_folder() -> Path:
+    """A directory for the uid locks that only root can write (a sandboxed run at level `uid`
+    may write /tmp, so a directory someone else made there is not used)."""
+    for folder in (Path("/run/grader-uids"), Path(tempfile.gettempdir()) / "grader-uids"):
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            info = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022:
+            return folder
+    raise RuntimeError("no private directory for the sandbox uids' locks")
 
 
 _uids = _UidPool()
@@ -215,8 +250,12 @@ def _bwrap_prefix(exe: str, out: Path | None, uid: int | None, limits: Limits) -
         cmd += ["--ro-bind", path, path]
     for path in sorted(masked):
         cmd += ["--remount-ro", path]
-    if out is not None:
-        cmd += ["--bind", str(out), INSIDE, "--chdir", INSIDE]
+    if out is not None:  # the run's directory: a tmpfs of its own size, so what the run writes
+        cmd += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", INSIDE]  # never
+        for name in RUN_FILES:  # reaches the host's disk; only the grader's files are shared
+            mode = "--bind" if name == "records.jsonl" else "--ro-bind"
+            cmd += [mode, str(out / name), f"{INSIDE}/{name}"]
+        cmd += ["--chdir", INSIDE]
     cmd.append("--")
     if uid is not None:
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
@@ -225,8 +264,67 @@ def _bwrap_prefix(exe: str, out: Path | None, uid: int | None, limits: Limits) -
     return cmd
 
 
-def _set_limits(limits: Limits) -> None:
+_groups = itertools.count()
+
+
+def memory_cgroup(limit: int) -> Path | None:
+    """A new memory cgroup below this process's own, capped at `limit` bytes for all of its
+    processes together, or None where this machine does not let the grader make one (then
+    memory is limited per process only: RLIMIT_AS times the number of processes)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "" and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            base, files = Path("/sys/fs/cgroup") / path.lstrip("/"), ("memory.max", "memory.swap.max")
+        elif "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            files = ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+        else:
+            continue
+        group = base / f"grader-{os.getpid()}-{next(_groups)}"
+        try:
+            group.mkdir()
+            (group / files[0]).write_text(str(limit))
+        except OSError:
+            remove_cgroup(group)
+            continue
+        try:  # no swapping around the limit, where swap is accounted
+            (group / files[1]).write_text(str(limit if "memsw" in files[1] else 0))
+        except OSError:
+            pass
+        return group
+    return None
+
+
+def remove_cgroup(group: Path | None) -> None:
+    """Remove a run's cgroup once its processes are gone; never raises."""
+    if group is None:
+        return
+    for _ in range(50):
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+def _join(group: Path, pid: int) -> None:
+    """Move process `pid` (and the processes it starts later) into cgroup `group`."""
+    try:
+        (group / "cgroup.procs").write_text(str(pid))
+    except OSError:
+        pass
+
+
+def _set_limits(limits: Limits, group: Path | None = None) -> None:
     """In the child, before exec: the limits every process of the run inherits."""
+    if group is not None and os.geteuid() == 0:  # (at level uid: by the parent, see _join)
+        _join(group, os.getpid())
     os.umask(0o077)
     for kind, value in ((resource.RLIMIT_AS, limits.memory),
                         (resource.RLIMIT_CPU, limits.total_cpu),
@@ -243,14 +341,23 @@ def _set_limits(limits: Limits) -> None:
 def run(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None = None,
         level: str | None = None) -> Run:
     """Grade-run `plan` as `role` ("learner" or "reference") with hidden-check seed `seed`; a
-    run stopped by the wall-clock backstop (a busy machine) is tried once more."""
+    run stopped by the wall-clock backstop while the machine is busy is tried once more."""
     level = level or isolation()
     result = _run_once(plan, role, seed, limits, keep, level)
-    if result.wall_timeout:
+    if result.wall_timeout and busy():  # on an idle machine it was the run itself (it slept)
         again = _run_once(plan, role, seed, limits, keep, level)
         again.attempts = 2
         return again
     return result
+
+
+def busy() -> bool:
+    """True when the machine has more runnable work than cores (load average over a minute), the
+    case in which a run may hit the wall-clock backstop through no fault of its own."""
+    try:
+        return os.getloadavg()[0] > (os.cpu_count() or 1)
+    except OSError:
+        return True
 
 
 def _run_once(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None,
@@ -281,6 +388,7 @@ def _execute(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None
                          "output": limits.output}}
     nbformat.write(plan.notebook(guard_source(plan, config)), str(out / "grading.ipynb"))
     (out / "pytest.ini").write_text("[pytest]\n")
+    (out / "records.jsonl").write_bytes(b"")
     if uid is not None:
         os.chmod(host, 0o711)
         for path in [out, *out.iterdir()]:
@@ -308,19 +416,26 @@ def _execute(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None
         user = {"user": uid, "group": uid, "extra_groups": []}
     start = time.monotonic()
     timed_out = False
-    with open(host / "pytest.log", "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=out, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=functools.partial(_set_limits, limits), **user)
-        try:
-            proc.wait(timeout=limits.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        _kill_group(proc.pid)  # what the run left behind in its session (bwrap: everything)
-        proc.wait()
+    group = memory_cgroup(limits.total_memory) if level != "none" else None
+    try:
+        with open(host / "pytest.log", "wb") as log:
+            proc = subprocess.Popen(cmd, cwd=out, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    preexec_fn=functools.partial(_set_limits, limits, group),
+                                    **user)
+            if group is not None and user:  # the child had dropped root before it could join;
+                _join(group, proc.pid)  # it has only just started Python, and forked nothing
+            try:
+                proc.wait(timeout=limits.timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            _kill_group(proc.pid)  # what the run left behind in its session (bwrap: everything)
+            proc.wait()
+        if level == "uid" and uid is not None:
+            _kill_uid(uid)
+    finally:
+        remove_cgroup(group)
     seconds = time.monotonic() - start
-    if level == "uid" and uid is not None:
-        _kill_uid(uid)
     result = _collect(host, out / "records.jsonl", proc.returncode, timed_out, seconds)
     result.isolation = level
     if keep is not None:

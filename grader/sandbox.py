@@ -61,7 +61,6 @@ FILE_EVENTS = frozenset({"os.rename", "os.remove", "os.rmdir", "os.truncate", "o
                          "os.chown", "os.link", "os.symlink", "shutil.rmtree"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 RECORDS_BUDGET = 64 << 20
-STDLIB = (os.path.dirname(os.__file__) + os.sep, "<frozen ")
 
 _guard: Guard | None = None
 
@@ -84,11 +83,6 @@ class CpuTimeExceeded(Exception):
     """A cell used more CPU time than its limit (raised in the cell by SIGXCPU)."""
 
 
-def _stdlib(filename: str) -> bool:
-    """True for the standard library's own files (not the packages installed beside it)."""
-    return filename.startswith(STDLIB) and f"-packages{os.sep}" not in filename
-
-
 def _origin(value: Any) -> str | None:
     """The file a callable's code comes from (through partials, methods and __call__)."""
     for _ in range(6):
@@ -97,7 +91,10 @@ def _origin(value: Any) -> str | None:
         elif isinstance(value, (types.MethodType, staticmethod, classmethod)):
             value = value.__func__
         elif isinstance(value, types.FunctionType):
-            return value.__code__.co_filename
+            inner = _decorated(value)
+            if inner is None:
+                return value.__code__.co_filename
+            value = inner  # a decorator's wrapper (`@torch.no_grad()`): the code it wraps
         elif isinstance(value, type):
             if value.__module__ != "__main__":
                 return None
@@ -109,6 +106,37 @@ def _origin(value: Any) -> str | None:
                 return None
             value = call
     return None
+
+
+def _own_text(filename: str, source: Any) -> bool:
+    """True when `source` is the text of the file `filename` (compiling a module's own code
+    under its own name, as importing it does, is harmless)."""
+    if not isinstance(source, (str, bytes)) or not os.path.isfile(filename):
+        return False
+    try:
+        with open(filename, "rb") as f:
+            text = f.read()
+    except OSError:
+        return False
+    return text == (source.encode() if isinstance(source, str) else source)
+
+
+def _decorated(function: types.FunctionType) -> Any:
+    """The function a decorator's wrapper calls, when `function` is one: its `__wrapped__`, and
+    only when its closure holds that very object (the wrapper calls what it wraps), so a
+    `__wrapped__` attribute set by hand on someone else's function is not followed."""
+    inner = getattr(function, "__wrapped__", None)
+    cells = function.__closure__ or ()
+    if inner is None or not any(_content(cell) is inner for cell in cells):
+        return None
+    return inner
+
+
+def _content(cell: types.CellType) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
 
 
 class CheckRun:
@@ -212,7 +240,7 @@ class Guard:
 
         roots = (os.path.dirname(torch.__file__) + os.sep,
                  os.path.dirname(os.path.abspath(forbid.__file__)) + os.sep)
-        gated = forbid.install(set(self.check_files) | self.trusted_files, roots)
+        gated = forbid.install(self.trusted_files, roots, self.check_files)
         self.gated = {id(function): name for name, function in gated.items()}
         forbid.on_refusal = self.refused
 
@@ -433,6 +461,11 @@ class Guard:
             if not writing or not self._protected_path(path):
                 return
             what = f"writing {os.fsdecode(path)}"
+        elif event == "compile" and len(args) == 2:
+            name = os.fsdecode(args[1]) if isinstance(args[1], (str, bytes)) else None
+            if name is None or not forbid.pristine(name) or _own_text(name, args[0]):
+                return
+            what = f"compiling code under the name {name}"  # the gate would trust it
         elif event in FILE_EVENTS:
             paths = [a for a in args[:2] if isinstance(a, (str, bytes))]
             if not any(self._protected_path(path) for path in paths):
@@ -445,7 +478,7 @@ class Guard:
             if self.is_learner(frame.f_code.co_filename):  # only learner code's own is refused
                 self._refuse(what)
             return
-        while frame is not None and _stdlib(frame.f_code.co_filename):
+        while frame is not None and forbid.stdlib(frame.f_code.co_filename):
             frame = frame.f_back  # the standard library acts for whoever called it
         if frame is not None and self.is_learner(frame.f_code.co_filename):
             self._refuse(what)  # libraries (matplotlib runs fc-list) may; learner code may not

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from grader.assemble import Plan
 from grader.checks import difference_line
@@ -129,6 +130,30 @@ def reference_table(plan: Plan, run: Run, seed: int) -> dict[int, dict[tuple[int
     return cases
 
 
+def forged_records(run: Run) -> dict[int, str]:
+    """check -> why its reports cannot all be the guard's. The guard reports a check's cases only
+    while that check's cell runs (between its `cell` and `done` records) and each case once, so a
+    case or end reported outside its check's cell, or twice, was written by other code of the
+    kernel (learner code that found the stream's file descriptor): the check earns nothing."""
+    out: dict[int, str] = {}
+    current: Any = None
+    seen: set[tuple] = set()
+    for rec in run.records:
+        kind, check = rec.get("k"), rec.get("check")
+        if kind == "cell":
+            current = check
+        elif kind == "done":
+            current = None
+        elif kind in ("case", "end") and isinstance(check, int):
+            key = (kind, check, rec.get("call"), rec.get("case"))
+            if check != current:
+                out.setdefault(check, "tampering: a result of this check was written outside it")
+            elif key in seen:
+                out.setdefault(check, "tampering: a result of this check was written twice")
+            seen.add(key)
+    return out
+
+
 def _tampering(plan: Plan, run: Run) -> dict[int, str]:
     """check -> the first tampering that happened before or during it."""
     affected: dict[int, str] = {}
@@ -140,6 +165,8 @@ def _tampering(plan: Plan, run: Run) -> dict[int, str]:
             for check, at in position.items():
                 if at > i:
                     affected.setdefault(check, what)
+    for check, what in forged_records(run).items():
+        affected.setdefault(check, what)
     seen: str | None = None
     for rec in run.records:  # tampering while running: the current check and every later one
         if rec.get("k") == "tamper" and seen is None:

@@ -31,6 +31,7 @@ from tools import notebooks, release
 
 ROOT = notebooks.ROOT
 EX1 = ROOT / "solutions" / "01_parameter.ipynb"
+EX2 = ROOT / "solutions" / "02_registration.ipynb"
 EX3 = ROOT / "solutions" / "03_traversal.ipynb"
 EX5 = ROOT / "solutions" / "05_checkpointing.ipynb"
 LIMITS = Limits(timeout=240, cell_timeout=120, cell_cpu=20, memory=2 << 30)
@@ -163,6 +164,84 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
     cases["honest_plots_prints_time_helpers"] = (_with_answers("solution", honest, {"1.1": helper}),
                                                  full1)
 
+    # code compiled under a torch file name, hidden in a %%time cell or behind an attribute
+    torch_named = ('import torch.nn.modules.module as _m\n_ns = {}\n'
+                   'RUN(COMPILE("""\nimport copy, torch\nimport torch.nn as nn\n'
+                   'def _deep(x):\n    return x.__deepcopy__({})\n'
+                   'def _uni(t, b):\n    return nn.init.uniform_(t, -b, b)\n'
+                   'def _kind(v):\n    m = nn.Module()\n    m.x = v\n'
+                   '    if "x" in m._parameters: return "parameter"\n'
+                   '    if "x" in m._buffers: return "buffer"\n'
+                   '    if "x" in m._modules: return "module"\n    return "attribute"\n'
+                   '""", _m.__file__, "ex" + "ec"), _ns)')
+    through_ns = {"1.1": "def registration_kind(value):\n    return _ns['_kind'](value)",
+                  "1.2": "def clone_parameter(param):\n    return _ns['_deep'](param)",
+                  "1.3": "def init_uniform_(tensor, bound):\n    return _ns['_uni'](tensor, bound)"}
+    magic = "%%time\n" + torch_named.replace("RUN", "exec").replace("COMPILE", "compile")
+    cases["magic_cell_compiles_under_a_torch_name"] = (
+        _with_answers("solution", through_ns, {"1.1": magic}), zero1)
+    attribute = "_b = print.__self__\n" + torch_named.replace("RUN", "_b.exec").replace(
+        "COMPILE", "_b.compile")
+    cases["builtins_through_an_attribute"] = (
+        _with_answers("solution", through_ns, {"1.1": attribute}), zero1)
+    cases["input_transformer_in_a_magic_cell"] = (
+        _with_helper(_exercise(), "%%time\n" + transformer), zero1)
+
+    # exercise 2: the learner's class claims to be torch's before delegating
+    renamed = {task: (f"def {name}(self, *args):\n"
+                      "    type(self).__module__ = 'torch.nn.modules.module'\n"
+                      f"    return nn.Module.{method}(self, *args)")
+               for task, name, method in (("2.1", "module_setattr", "__setattr__"),
+                                          ("2.2", "module_getattr", "__getattr__"),
+                                          ("2.3", "module_delattr", "__delattr__"),
+                                          ("2.4", "register_buffer", "register_buffer"))}
+    nb = notebooks.read(EX2)
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in renamed:
+            cell.source = renamed[cell.metadata["grade"]["task"]]
+    cases["module_renamed_to_torch"] = (nb, {t: 0 for t in tasks(EX2)})
+
+    # exercise 3: a torch utility that calls the rebuilt functions on the learner's behalf
+    accessor = "from torch.nn.utils._named_member_accessor import NamedMemberAccessor as _Acc\n"
+    utility = {
+        "3.1": accessor + ("def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
+                           "    for n, m in _Acc(module).named_modules(remove_duplicate=remove_duplicate):\n"
+                           "        yield (prefix + '.' + n if prefix and n else prefix or n), m"),
+        "3.2": accessor + ("def named_parameters(module, prefix='', recurse=True, remove_duplicate=True):\n"
+                           "    for n, p in _Acc(module).named_parameters(remove_duplicate=remove_duplicate):\n"
+                           "        yield (prefix + '.' + n if prefix else n), p"),
+        "3.3": accessor + "def get_submodule(module, target):\n    return _Acc(module).get_submodule(target)",
+        "3.4": accessor + ("def count_parameters(module, trainable_only=False):\n"
+                           "    return sum(p.numel() for _, p in _Acc(module).named_parameters()\n"
+                           "               if p.requires_grad or not trainable_only)"),
+    }
+    nb = notebooks.read(EX3)
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in utility:
+            cell.source = utility[cell.metadata["grade"]["task"]]
+    # (3.4's checks bind torch's named_parameters in place of the learner's, so using it is fair)
+    cases["torch_utility_delegation"] = (nb, {**{t: 0 for t in tasks(EX3)}, "3.4": tasks(EX3)["3.4"]})
+
+    # honest: showing a signature with IPython.display and inspect; a torch decorator
+    shows = "from IPython.display import display\nimport inspect\ndisplay(inspect.signature(nn.Module.named_modules))"
+    cases["honest_display_and_inspect"] = (_with_answers("solution", {}, {"1.1": shows}), full1)
+    no_grad = {"1.3": "@torch.no_grad()\ndef init_uniform_(tensor, bound):\n"
+                      "    tensor.uniform_(-bound, bound)\n    return tensor"}
+    cases["honest_no_grad_decorator"] = (_with_answers("solution", no_grad), full1)
+
+    # the stream's descriptor found through /proc, torch's results written over the learner's
+    forge = ("import json, os\n_fd = None\n"
+             "for _n in os.listdir('/proc/self/fd'):\n    try:\n"
+             "        if os.readlink(f'/proc/self/fd/{_n}').endswith('records.jsonl'):\n"
+             "            _fd = int(_n)\n    except OSError:\n        pass\n"
+             "_mine = [json.loads(l) for l in open('records.jsonl') if '\"k\": \"case\"' in l]\n"
+             "for _rec, _v in zip(_mine, _seen):\n"
+             "    _rec['value'] = {'$': 'tuple', 'v': ['value', torch_kind(_v)]}\n"
+             "    os.write(_fd, (json.dumps(_rec) + '\\n').encode())")
+    seen = {"1.1": "_seen = []\ndef registration_kind(value):\n    _seen.append(value)\n    return 'attribute'"}
+    cases["forges_records_through_the_descriptor"] = (
+        _with_answers("exercise", seen, {"1.2": forge}), zero1)
+
     out = {}
     for name, (nb, points) in cases.items():
         path = write(nb, folder / f"{name}.ipynb")
@@ -239,7 +318,10 @@ ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_list
            "thread_and_proxy_delegation", "generator_delegation", "forged_and_oversized_stream",
            "writes_outside_and_signals", "detached_process", "fifo_stream",
            "stream_links_to_dev_zero", "honest_plots_prints_time_helpers",
-           "delegates_to_the_checks_reference"]
+           "delegates_to_the_checks_reference", "magic_cell_compiles_under_a_torch_name",
+           "builtins_through_an_attribute", "input_transformer_in_a_magic_cell",
+           "module_renamed_to_torch", "torch_utility_delegation", "honest_display_and_inspect",
+           "honest_no_grad_decorator", "forges_records_through_the_descriptor"]
 
 
 @pytest.mark.slow
@@ -386,47 +468,72 @@ def test_cleanup_never_raises_and_removes_unreadable_directories(tmp_path):
 GATE_SCRIPT = r'''
 import copy, functools, threading, torch, torch.nn as nn
 from concurrent.futures import ThreadPoolExecutor
+from torch.nn.utils._named_member_accessor import NamedMemberAccessor
 from grader import forbid
-gated = forbid.install([], [torch.__file__.rsplit("/", 1)[0] + "/"])
+gated = forbid.install([], [torch.__file__.rsplit("/", 1)[0] + "/"], ["<string>"])
 refused = []
 forbid.on_refusal = lambda name, task: refused.append(name)
 
-def outcome(call):
+def outcome(call):  # this script plays the check cell; LEARNER is compiled as a learner cell
     try:
         call()
         return "ok"
     except RuntimeError as err:
         return str(err)
 
+LEARNER = """
 saved, m = nn.init.uniform_, nn.Sequential(nn.Linear(2, 2), nn.ReLU())
 class Proxy:
     def __call__(self, t):
         return saved(t, -1, 1)
 class Mine(nn.Module):
     pass
-results = {}
-with forbid.armed("1.3"):
-    results["saved reference"] = outcome(lambda: saved(torch.empty(2)))
-    results["proxy object"] = outcome(lambda: Proxy()(torch.empty(2)))
-    results["wraps"] = outcome(lambda: functools.wraps(saved)(lambda t: saved(t))(torch.empty(2)))
-    results["executor thread"] = outcome(
-        lambda: ThreadPoolExecutor(1).submit(saved, torch.empty(2)).result())
+class Renamed(nn.Module):
+    pass
+Renamed.__module__ = "torch.nn.modules.module"
+routes = {
+    "saved reference": lambda: saved(torch.empty(2)),
+    "proxy object": lambda: Proxy()(torch.empty(2)),
+    "wraps": lambda: functools.wraps(saved)(lambda t: saved(t))(torch.empty(2)),
+    "executor thread": lambda: ThreadPoolExecutor(1).submit(saved, torch.empty(2)).result(),
+    "unstarted generator": lambda: nn.Module.named_modules(m),
+    "method": lambda: list(m.parameters()),
+    "torch utility": lambda: list(NamedMemberAccessor(m).named_parameters()),
+    "state_dict (not rebuilt in 3.1)": lambda: m.state_dict(),
+    "stand-in": lambda: list(nn.Module.named_modules(m)),
+    "stand-in calling another": lambda: sum(p.numel() for _, p in nn.Module.named_parameters(m)),
+    "torch object": lambda: setattr(m, "x", 1),
+    "learner class": lambda: nn.Module.__setattr__(Mine(), "y", 1),
+    "renamed learner class": lambda: nn.Module.__setattr__(Renamed(), "y", 1),
+    "disarmed": lambda: (copy.deepcopy(m), list(m.named_modules()), saved(torch.empty(1))),
+}
+def in_thread():
     box = []
-    worker = threading.Thread(target=lambda: box.append(outcome(lambda: saved(torch.empty(2)))))
+    worker = threading.Thread(target=lambda: box.append(outcome(routes["saved reference"])))
     worker.start(); worker.join()
-    results["thread"] = box[0]
+    return box[0]
+"""
+ns = dict(globals())
+exec(compile(LEARNER, "learner_cell.py", "exec"), ns)
+routes, results = ns["routes"], {}
+with forbid.armed("1.3"):
+    for route in ("saved reference", "proxy object", "wraps", "executor thread"):
+        results[route] = outcome(routes[route])
+    results["thread"] = ns["in_thread"]()
     results["torch's own use"] = outcome(lambda: nn.Linear(3, 3))
 with forbid.armed("3.1"):
-    results["unstarted generator"] = outcome(lambda: nn.Module.named_modules(m))
-    results["method"] = outcome(lambda: list(m.parameters()))
-    results["state_dict (not rebuilt in 3.1)"] = outcome(lambda: m.state_dict())
+    for route in ("unstarted generator", "method", "torch utility", "state_dict (not rebuilt in 3.1)"):
+        results[route] = outcome(routes[route])
+    results["check's own traversal"] = outcome(lambda: list(ns["m"].named_modules()))
 with forbid.armed("3.2", allowed={"torch.nn.Module.named_modules"}):
-    results["stand-in"] = outcome(lambda: list(nn.Module.named_modules(m)))
+    results["stand-in"] = outcome(routes["stand-in"])
+with forbid.armed("3.4", allowed={"torch.nn.Module.named_parameters"}):
+    results["stand-in calling another"] = outcome(routes["stand-in calling another"])
 with forbid.armed("2.1"):
-    results["torch object"] = outcome(lambda: setattr(m, "x", 1))
-    results["learner class"] = outcome(lambda: nn.Module.__setattr__(Mine(), "y", 1))
-results["disarmed"] = outcome(lambda: (copy.deepcopy(m), list(m.named_modules()), saved(torch.empty(1))))
-results["same objects"] = str(gated["torch.nn.init.uniform_"] is saved)
+    for route in ("torch object", "learner class", "renamed learner class"):
+        results[route] = outcome(routes[route])
+results["disarmed"] = outcome(routes["disarmed"])
+results["same objects"] = str(gated["torch.nn.init.uniform_"] is ns["saved"])
 results["refusals reported"] = str(len(refused))
 print(repr(results))
 '''
@@ -442,11 +549,15 @@ def test_the_gate_refuses_every_route_from_learner_code_and_nothing_else():
         assert results[route] == init, route
     assert results["unstarted generator"] == "Exercise 3.1 must not call torch.nn.Module.named_modules"
     assert results["method"] == "Exercise 3.1 must not call torch.nn.Module.parameters"
+    # a torch utility that calls the rebuilt function for the learner is refused too
+    assert results["torch utility"].startswith("Exercise 3.1 must not call torch.nn.Module."), results
     assert results["learner class"] == "Exercise 2.1 must not call torch.nn.Module.__setattr__"
-    for route in ("torch's own use", "state_dict (not rebuilt in 3.1)", "stand-in",
-                  "torch object", "disarmed"):
-        assert results[route] == "ok", route
-    assert results["same objects"] == "True" and results["refusals reported"] == "8"
+    # a learner class that claims to be torch's (its __module__ set by hand) is still foreign
+    assert results["renamed learner class"] == "Exercise 2.1 must not call torch.nn.Module.__setattr__"
+    for route in ("torch's own use", "check's own traversal", "state_dict (not rebuilt in 3.1)",
+                  "stand-in", "stand-in calling another", "torch object", "disarmed"):
+        assert results[route] == "ok", (route, results)
+    assert results["same objects"] == "True" and results["refusals reported"] == "10", results
 
 
 def test_every_rebuilt_function_belongs_to_a_task_of_the_book():
@@ -456,3 +567,146 @@ def test_every_rebuilt_function_belongs_to_a_task_of_the_book():
     assert set(forbid.REBUILT) <= book_tasks
     for task in forbid.REBUILT:
         assert forbid.targets(task), task
+
+
+# -- reading the learner's code (grader.scan) and naming the answer's code (grader.sandbox) ------
+
+@pytest.mark.parametrize("source, flagged", [
+    # a cell magic's body is Python like any other cell's
+    ("%%time\nimport torch.nn.modules.module as _m\nexec(compile('x = 1', _m.__file__, 'exec'))",
+     {"line 3 uses exec", "line 3 uses compile", "line 3 uses the string 'exec'"}),
+    ("%%time\ndef _rewrite(lines):\n    return lines\nget_ipython().input_transformers_cleanup.append(_rewrite)",
+     {"line 4 uses get_ipython"}),
+    ("%%capture out\nimport gc", {"line 2 uses import gc"}),
+    ("%time y = eval('1')", {"line 1 uses eval"}),
+    ("%timeit -n 1 -r 2 sys._getframe()", {"line 1 uses ._getframe"}),
+    ("%%time\ndef f(:\n", {"line 1 uses a magic whose code cannot be read as Python"}),
+    # magics and shell escapes that run something other than the cell's Python
+    ("!cat /proc/self/fd/3", {"line 1 uses a shell command (!)"}),
+    ("%%bash\nls", {"line 1 uses the magic %%bash"}),
+    ("%run other.py", {"line 1 uses the magic %run"}),
+    # the builtins module through an attribute, sys through os
+    ("_b = print.__self__\n_b.exec(_b.compile('1', 'x', 'ex' + 'ec'))", {"line 1 uses .__self__"}),
+    ("import os\nos.sys.modules['torch']", {"line 2 uses sys.modules"}),
+    ("import inspect\nframe = inspect.currentframe()", {"line 2 uses .currentframe"}),
+])
+def test_the_scan_reads_magic_cells_and_attributes(source, flagged):
+    from grader.scan import scan
+
+    assert {str(f) for f in scan(source)} == flagged
+
+
+@pytest.mark.parametrize("source", [
+    "from IPython.display import display\nimport inspect\ndisplay(inspect.signature(len))",
+    "%%time\nimport numpy as np\nx = np.arange(3)",
+    "%matplotlib inline\nmodel.eval()\nfast = torch.compile",
+    "%timeit -n 1 sum(range(3))",
+    "def f(:",  # a syntax error runs nothing: nothing to flag
+])
+def test_the_scan_leaves_honest_cells_alone(source):
+    from grader.scan import scan
+
+    assert scan(source) == []
+
+
+def test_a_decorated_answer_is_the_learners_code():
+    import torch
+
+    from grader.sandbox import _origin
+
+    ns: dict = {"torch": torch}
+    exec(compile("@torch.no_grad()\ndef init_uniform_(t, b):\n    return t\n", "answer_cell.py",
+                 "exec"), ns)
+    assert _origin(ns["init_uniform_"]) == "answer_cell.py"
+    # a __wrapped__ set by hand on torch's own function is not followed
+    uniform = torch.nn.init.uniform_
+    fake = functools.wraps(ns["init_uniform_"])(lambda *a: uniform(*a))
+    assert _origin(fake) == __file__
+    assert _origin(uniform).startswith(os.path.dirname(torch.__file__))
+
+
+# -- the run's resources as a whole ------------------------------------------------------------
+
+@needs_bwrap
+def test_the_run_directory_is_capped_as_a_whole(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in runner.RUN_FILES:
+        (out / name).write_bytes(b"")
+    limits = Limits(fsize=4 << 20, tmp_size=8 << 20)
+    uid = runner.UIDS[-1] if os.geteuid() == 0 else None
+    if uid is not None:
+        for path in [out, *out.iterdir()]:
+            os.chown(path, uid, uid)
+    script = ("for i in 1 2 3 4 5 6; do head -c 4000000 /dev/zero > big$i; echo wrote$i=$?; done; "
+              "echo x >> records.jsonl; echo appended=$?; rm grading.ipynb; echo removed=$?")
+    cmd = runner._bwrap_prefix("bwrap", out, uid, limits) + ["/bin/sh", "-c", script]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                          preexec_fn=functools.partial(runner._set_limits, limits))
+    assert "wrote1=0" in done.stdout and "wrote6=0" not in done.stdout, done  # 8 MiB in all
+    assert "appended=0" in done.stdout and "removed=0" not in done.stdout, done
+    assert sorted(os.listdir(out)) == sorted(runner.RUN_FILES)  # nothing reached the host
+    assert (out / "records.jsonl").read_bytes() == b"x\n"
+
+
+def test_memory_is_capped_for_all_processes_of_a_run_together():
+    group = runner.memory_cgroup(300 << 20)
+    if group is None:
+        pytest.skip("this machine lets the grader make no memory cgroup")
+    code = ("import os\nkids = []\nfor _ in range(3):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        held = b'x' * (150 << 20)\n        import time; time.sleep(2); os._exit(0)\n"
+            "    kids.append(pid)\n"
+            "print(sum(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) == -9 for p in kids))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120, preexec_fn=functools.partial(runner._set_limits,
+                                                                        Limits(), group))
+    finally:
+        runner.remove_cgroup(group)
+    assert int(done.stdout.split()[-1]) >= 1, done  # 450 MiB in 3 processes: not under a 300 MiB cap
+    assert not group.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sandbox uids are used only when grading as root")
+def test_two_grader_processes_never_share_a_sandbox_uid():
+    holder = subprocess.Popen([sys.executable, "-c", "from grader import runner; import sys, time\n"
+                               "print(runner._uids.take(), flush=True); sys.stdin.read()"],
+                              cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        theirs = int(holder.stdout.readline())
+        mine = runner._uids.take()
+        try:
+            assert mine != theirs
+        finally:
+            runner._uids.give(mine)
+    finally:
+        holder.communicate("", timeout=60)
+
+
+def test_results_written_outside_the_guards_order_cost_the_check():
+    def run(*records):
+        return runner.Run("ok", records=[dict(r) for r in records])
+
+    cell, done = {"k": "cell", "check": 0, "task": "1.1"}, {"k": "done", "check": 0}
+    case = {"k": "case", "check": 0, "call": 0, "case": 0, "label": "x", "value": 1}
+    end = {"k": "end", "check": 0, "call": 0, "cases": 1}
+    assert verdict.forged_records(run(cell, case, end, done)) == {}
+    twice = verdict.forged_records(run(cell, case, case, end, done))
+    assert twice == {0: "tampering: a result of this check was written twice"}
+    for early in (run(case, cell, end, done), run(cell, case, end, done, {**case, "case": 1})):
+        assert verdict.forged_records(early) == {0: "tampering: a result of this check was written outside it"}
+
+
+def test_a_wall_clock_timeout_is_retried_only_on_a_busy_machine(monkeypatch):
+    calls = []
+
+    def once(*args):
+        calls.append(args)
+        return runner.Run("timeout", wall_timeout=True)
+
+    monkeypatch.setattr(runner, "_run_once", once)
+    for busy, attempts in ((False, 1), (True, 2)):
+        calls.clear()
+        monkeypatch.setattr(runner, "busy", lambda: busy)
+        assert runner.run(None, "learner", 1, Limits(), level="none").attempts == attempts
+        assert len(calls) == attempts
