@@ -2,7 +2,7 @@
 __all__ = ['Module', 'Sequential', 'ModuleList', 'ModuleDict', 'ParameterList', 'ParameterDict', 'Linear', 'Conv2d', 'BatchNorm1d', 'BatchNorm2d', 'Embedding', 'ReLU', 'Flatten', 'Dropout']
 
 
-# %% chapters/02_registration.ipynb, cell 49
+# %% chapters/02_registration.ipynb, cell 51
 import inspect
 import itertools
 import operator
@@ -26,7 +26,7 @@ def _forward_unimplemented(self, *input):
     raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
 
-# %% chapters/02_registration.ipynb, cell 51
+# %% chapters/02_registration.ipynb, cell 53
 class Module:
     """Base class of every purenn layer: torch.nn.Module's parameter management, rebuilt."""
 
@@ -76,7 +76,7 @@ class Module:
         return sorted(key for key in keys if not key[0].isdigit())
 
 
-# %% chapters/02_registration.ipynb, cell 53
+# %% chapters/02_registration.ipynb, cell 55
 def _check_name(module: Module, kind: str, name, store: str) -> None:
     """torch's checks of a new parameter or buffer name, in torch's order and words."""
     if store not in module.__dict__:
@@ -144,7 +144,7 @@ def add_module(self, name: str, module: "Module | None") -> None:
 Module.register_module = Module.add_module
 
 
-# %% chapters/02_registration.ipynb, cell 55
+# %% chapters/02_registration.ipynb, cell 57
 def _remove_from(name: str, *stores) -> None:
     for store in stores:
         if name in store:
@@ -208,7 +208,7 @@ def __setattr__(self, name: str, value) -> None:
                 super(Module, self).__setattr__(name, value)
 
 
-# %% chapters/02_registration.ipynb, cell 57
+# %% chapters/02_registration.ipynb, cell 59
 @add_to_class(Module)
 def _get_name(self) -> str:
     return self.__class__.__name__
