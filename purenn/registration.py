@@ -1,8 +1,8 @@
-"""Generated from chapters/02_registration.ipynb — edit the chapter, then run `make export`."""
+"""Generated from chapters/02_registration.ipynb and chapters/02b_containers.ipynb — edit the chapter, then run `make export`."""
 __all__ = ['Module', 'Sequential', 'ModuleList', 'ModuleDict', 'ParameterList', 'ParameterDict', 'Linear', 'Conv2d', 'BatchNorm1d', 'BatchNorm2d', 'Embedding', 'ReLU', 'Flatten', 'Dropout']
 
 
-# %% chapters/02_registration.ipynb, cell 52
+# %% chapters/02_registration.ipynb, cell 51
 import inspect
 import itertools
 import operator
@@ -26,7 +26,7 @@ def _forward_unimplemented(self, *input):
     raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
 
-# %% chapters/02_registration.ipynb, cell 54
+# %% chapters/02_registration.ipynb, cell 53
 class Module:
     """Base class of every purenn layer: torch.nn.Module's parameter management, rebuilt."""
 
@@ -76,7 +76,7 @@ class Module:
         return sorted(key for key in keys if not key[0].isdigit())
 
 
-# %% chapters/02_registration.ipynb, cell 56
+# %% chapters/02_registration.ipynb, cell 55
 def _check_name(module: Module, kind: str, name, store: str) -> None:
     """torch's checks of a new parameter or buffer name, in torch's order and words."""
     if store not in module.__dict__:
@@ -144,7 +144,7 @@ def add_module(self, name: str, module: "Module | None") -> None:
 Module.register_module = Module.add_module
 
 
-# %% chapters/02_registration.ipynb, cell 58
+# %% chapters/02_registration.ipynb, cell 57
 def _remove_from(name: str, *stores) -> None:
     for store in stores:
         if name in store:
@@ -208,7 +208,7 @@ def __setattr__(self, name: str, value) -> None:
                 super(Module, self).__setattr__(name, value)
 
 
-# %% chapters/02_registration.ipynb, cell 60
+# %% chapters/02_registration.ipynb, cell 59
 @add_to_class(Module)
 def _get_name(self) -> str:
     return self.__class__.__name__
@@ -234,7 +234,7 @@ def __repr__(self) -> str:
     return main + ")"
 
 
-# %% chapters/02_registration.ipynb, cell 66
+# %% chapters/02b_containers.ipynb, cell 11
 def _abs_index(container, idx) -> int:
     """Turn a possibly negative index into an absolute one, with torch's IndexError."""
     idx = operator.index(idx)
@@ -351,7 +351,7 @@ class Sequential(Module):
         return input
 
 
-# %% chapters/02_registration.ipynb, cell 67
+# %% chapters/02b_containers.ipynb, cell 12
 class ModuleList(Module):
     """A list of modules, registered under "0", "1", ...; it has no forward of its own."""
 
@@ -425,7 +425,7 @@ class ModuleList(Module):
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
-# %% chapters/02_registration.ipynb, cell 68
+# %% chapters/02b_containers.ipynb, cell 13
 class _Keyed:
     """len, iteration, `in` and keys() of a dict-like container, over its ordered keys."""
 
@@ -499,7 +499,7 @@ class ModuleDict(_Keyed, Module):
             self[key] = module
 
 
-# %% chapters/02_registration.ipynb, cell 70
+# %% chapters/02b_containers.ipynb, cell 15
 def _describe_entry(key, value, dtype_name) -> str:
     if isinstance(value, torch.Tensor):
         kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
@@ -664,7 +664,7 @@ class ParameterDict(_Keyed, Module):
         raise RuntimeError("ParameterDict should not be called.")
 
 
-# %% chapters/02_registration.ipynb, cell 74
+# %% chapters/02b_containers.ipynb, cell 21
 import math
 
 import torch.nn.functional as F
@@ -781,7 +781,7 @@ class Conv2d(Module):
         return s + (f", padding_mode={self.padding_mode}" if self.padding_mode != "zeros" else "")
 
 
-# %% chapters/02_registration.ipynb, cell 76
+# %% chapters/02b_containers.ipynb, cell 23
 class _BatchNorm(Module):
     """Normalise over the batch; learnable weight/bias, running statistics as buffers."""
 
@@ -862,7 +862,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
 
 
-# %% chapters/02_registration.ipynb, cell 77
+# %% chapters/02b_containers.ipynb, cell 24
 class Embedding(Module):
     """A lookup table of num_embeddings vectors; the padding_idx row starts at zero."""
 

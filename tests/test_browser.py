@@ -1,13 +1,14 @@
 """The built book works in a real browser: Debian's Chromium, driven by Playwright.
 
-The book is built into a temporary directory and served on 127.0.0.1. Every page of `_toc.yml`
-must load without console errors, uncaught exceptions, failed local requests or requests to the
-internet; its internal links, fragments and images must resolve. The sidebar and the Next links
-must reach every page, search must find `named_parameters`, and code cells and their outputs must
-be visible. At a phone's width (390 px) and a desktop's (1280 px) no page scrolls sideways outside
-its code blocks, every table fits, every figure shows one variant whose smallest text is at least
-9 CSS px, and figures turn dark with the book's dark theme. Screenshots at both widths (and one in
-the dark theme) are saved to `test-artifacts/`.
+The book is built into a temporary directory and served on 127.0.0.1. Every page of `_toc.yml` must
+load without console errors, uncaught exceptions, failed local requests or requests to the
+internet; its internal links, fragments and images must resolve. The sidebar (every chapter, and
+every section page from its chapter) and the Next links must reach every page, search must find
+`named_parameters`, and code cells and their outputs must be visible. At a phone's width (390 px)
+and a desktop's (1280 px) no page scrolls sideways outside its code blocks, every table fits, every
+figure shows one variant whose smallest text is at least 9 CSS px, and figures turn dark with the
+book's dark theme. Screenshots at both widths (and one in the dark theme) are saved to
+`test-artifacts/`.
 
 The browser is `$BOOK_CHROMIUM` (default /usr/bin/chromium; `.ci/run` installs it). Without it
 these tests are skipped, except under CI=true, where they fail.
@@ -47,6 +48,19 @@ SEARCH_TERM = "named_parameters"
 
 PAGES = [name for name, _ in toc_pages()]
 CHAPTERS = [name for name, depth in toc_pages() if depth == 1]
+
+
+def _sections() -> list[tuple[str, str]]:
+    """(section page, the page it is listed under) for every page below a chapter."""
+    found, above = [], {}
+    for name, depth in toc_pages():
+        above[depth] = name
+        if depth > 1:
+            found.append((name, above[depth - 1]))
+    return found
+
+
+SECTIONS = _sections()
 
 
 # --- browser, book and server ---------------------------------------------------------------
@@ -337,6 +351,23 @@ def test_sidebar_reaches_every_chapter(tab, site):
                  if urldefrag(link.evaluate("a => a.href")).url == expected]
         assert links, f"the sidebar on {tab.page.url} has no link to {docname}"
         assert links[0].is_visible(), f"the sidebar link to {docname} is hidden"
+        links[0].click()
+        tab.page.wait_for_url(expected)
+        assert tab.page.locator("article.bd-article h1").first.is_visible(), docname
+    tab.assert_clean()
+
+
+def test_sidebar_shows_each_section_under_its_chapter(tab, site):
+    """A section page is folded away in the sidebar until its chapter is open: from there, the
+    sidebar must show a link to it that opens it."""
+    assert SECTIONS, "no section pages in _toc.yml: nothing to check"
+    for docname, parent in SECTIONS:
+        tab.goto(f"{parent}.html")
+        expected = url_of(site, docname)
+        links = [link for link in tab.page.locator("nav.bd-docs-nav a").all()
+                 if urldefrag(link.evaluate("a => a.href")).url == expected]
+        assert links, f"the sidebar on {parent}.html has no link to {docname}"
+        assert links[0].is_visible(), f"the sidebar link to {docname} is hidden on {parent}.html"
         links[0].click()
         tab.page.wait_for_url(expected)
         assert tab.page.locator("article.bd-article h1").first.is_visible(), docname

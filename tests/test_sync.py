@@ -106,3 +106,57 @@ def test_release_detects_a_hand_edited_exercise(tmp_path, monkeypatch):
     nb.cells[0].source += "\nA hand edit."
     notebooks.write(nb, edited)
     assert release.stale() == [EXERCISES[0].name]
+
+
+# --- section pages: listed after their chapter, exported into the chapter's module ----------
+
+def test_section_pages_sort_after_their_chapter(tmp_path, monkeypatch):
+    folder = tmp_path / "chapters"
+    folder.mkdir()
+    for name in ("03_traversal", "02b_containers", "02_registration", "01_parameter",
+                 "02B_upper", "2_short", "002_long", "02bb_two_letters", "notes"):
+        (folder / f"{name}.ipynb").write_text("{}")
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)
+    found = [p.stem for p in notebooks.toc_notebooks("chapters")]
+    assert found == ["01_parameter", "02_registration", "02b_containers", "03_traversal"]
+    assert [notebooks.chapter_of(folder / f"{s}.ipynb") for s in found] == ["01", "02", "02", "03"]
+    assert [notebooks.is_section(folder / f"{s}.ipynb") for s in found] == [False, False, True, False]
+    with pytest.raises(ValueError, match="not a numbered page"):
+        notebooks.chapter_of(folder / "notes.ipynb")
+
+
+def test_a_section_exports_into_its_chapters_module():
+    text = (export.PACKAGE / "registration.py").read_text()
+    assert text.startswith('"""Generated from chapters/02_registration.ipynb and '
+                           'chapters/02b_containers.ipynb \u2014')
+    own, section = text.index("# %% chapters/02_registration.ipynb"), text.index("# %% chapters/02b_containers.ipynb")
+    assert own < section < text.index("class Sequential(Module)")
+    assert not (export.PACKAGE / "containers.py").exists()
+    assert "from .containers" not in (export.PACKAGE / "__init__.py").read_text()
+
+
+def _chapter(folder, name, export_source=None):
+    cells = [nbformat.v4.new_markdown_cell(f"# {name}")]
+    if export_source is not None:
+        cells.append(nbformat.v4.new_code_cell(export_source))
+        cells[-1].metadata["tags"] = ["export"]
+    notebooks.write(nbformat.v4.new_notebook(cells=cells), folder / f"{name}.ipynb")
+
+
+def test_export_groups_pages_by_chapter_and_refuses_orphan_sections(tmp_path, monkeypatch):
+    folder = tmp_path / "chapters"
+    folder.mkdir()
+    _chapter(folder, "01_first", "def one():\n    return 1")
+    _chapter(folder, "01b_more", "def two():\n    return 2")
+    _chapter(folder, "02_second")
+    _chapter(folder, "02b_extra", "THREE = 3")
+    monkeypatch.setattr(notebooks, "ROOT", tmp_path)
+    files = export.render_package()
+    assert sorted(files) == ["__init__.py", "first.py", "second.py"]
+    assert files["first.py"].startswith(
+        '"""Generated from chapters/01_first.ipynb and chapters/01b_more.ipynb \u2014')
+    assert "__all__ = ['one', 'two']" in files["first.py"]
+    assert files["second.py"].startswith('"""Generated from chapters/02b_extra.ipynb \u2014')
+    (folder / "02_second.ipynb").unlink()
+    with pytest.raises(ValueError, match="chapter 02 needs exactly one page chapters/02_topic.ipynb"):
+        export.render_package()

@@ -1,5 +1,8 @@
 """Export the chapters' `export` cells into the package `purenn`, one module per chapter.
 
+A chapter's section pages (chapters/02b_containers.ipynb under chapters/02_registration.ipynb)
+export into the chapter's module (purenn/registration.py), after the chapter's own cells.
+
     python -m tools.export            # write purenn/
     python -m tools.export --check    # exit 1 if purenn/ differs from the chapters
 """
@@ -64,6 +67,20 @@ def module_name(chapter: Path) -> str:
     return chapter.stem.split("_", 1)[1]
 
 
+def chapters() -> list[list[Path]]:
+    """The chapters' pages, one list per chapter in order: the chapter's own page (NN_topic),
+    then its section pages (NNx_topic), whose export cells go to the chapter's module."""
+    grouped: dict[str, list[Path]] = {}
+    for page in notebooks.toc_notebooks("chapters"):
+        grouped.setdefault(notebooks.chapter_of(page), []).append(page)
+    for number, pages in grouped.items():
+        own = [page.name for page in pages if not notebooks.is_section(page)]
+        if len(own) != 1:
+            raise ValueError(f"chapter {number} needs exactly one page chapters/{number}_topic.ipynb, "
+                             f"found {own or 'none'} (its sections: {number}b_topic.ipynb, ...)")
+    return list(grouped.values())
+
+
 def public_names(source: str) -> list[str]:
     """Top-level classes, functions and assignments not starting with "_" (methods attached with
     `add_to_class` belong to their class, not to the module)."""
@@ -78,27 +95,30 @@ def public_names(source: str) -> list[str]:
     return [n for n in names if not n.startswith("_")]
 
 
-def render(chapter: Path) -> str | None:
-    """The text of the module generated from one chapter, or None if it exports nothing."""
-    rel = chapter.relative_to(notebooks.ROOT).as_posix()
-    cells = [(i, c) for i, c in enumerate(notebooks.read(chapter).cells)
+def render(pages: list[Path]) -> str | None:
+    """The text of the module generated from one chapter's pages, or None if they export nothing."""
+    rels = [page.relative_to(notebooks.ROOT).as_posix() for page in pages]
+    cells = [(rel, i, c) for rel, page in zip(rels, pages)
+             for i, c in enumerate(notebooks.read(page).cells)
              if c.cell_type == "code" and notebooks.tagged(c, "export")]
     if not cells:
         return None
-    body = "\n\n\n".join(f"# %% {rel}, cell {i}\n{c.source.strip()}" for i, c in cells)
+    body = "\n\n\n".join(f"# %% {rel}, cell {i}\n{c.source.strip()}" for rel, i, c in cells)
     names = public_names(body)
-    return (f'"""Generated from {rel} \u2014 edit the chapter, then run `make export`."""\n'
+    sources = " and ".join(dict.fromkeys(rel for rel, _, _ in cells))  # the pages that export
+    return (f'"""Generated from {sources} \u2014 edit the chapter, then run `make export`."""\n'
             f"__all__ = {names!r}\n\n\n{body}\n")
 
 
 def render_package() -> dict[str, str]:
     """File name -> text for every generated file of purenn/."""
     files, imports = {}, []
-    for chapter in notebooks.toc_notebooks("chapters"):
-        text = render(chapter)
+    for pages in chapters():
+        text = render(pages)
         if text is not None:
-            files[f"{module_name(chapter)}.py"] = text
-            imports.append(f"from .{module_name(chapter)} import *  # noqa: F401,F403")
+            name = module_name(pages[0])
+            files[f"{name}.py"] = text
+            imports.append(f"from .{name} import *  # noqa: F401,F403")
     files["__init__.py"] = INIT_DOC + "\n".join(imports) + "\n"
     return files
 

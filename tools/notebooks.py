@@ -139,6 +139,29 @@ def tagged(cell: nbformat.NotebookNode, tag: str) -> bool:
     return tag in cell.get("metadata", {}).get("tags", [])
 
 
+# A numbered page: NN_topic.ipynb, or NNx_topic.ipynb (a lower-case letter after the number) for a
+# section page of chapter NN, which _toc.yml lists under the chapter and which sorts right after it.
+PAGE_NAME = re.compile(r"(?P<chapter>[0-9]{2})(?P<section>[a-z]?)_[^/]+\.ipynb")
+
+
 def toc_notebooks(folder: str) -> list[Path]:
-    """The notebooks of `folder` in table-of-contents (file name) order."""
-    return sorted((ROOT / folder).glob("[0-9][0-9]_*.ipynb"))
+    """The numbered notebooks of `folder`, section pages included, in table-of-contents (file
+    name) order: 02_registration, 02b_containers, 03_traversal."""
+    return sorted(p for p in (ROOT / folder).glob("[0-9][0-9]*_*.ipynb") if PAGE_NAME.fullmatch(p.name))
+
+
+def _numbered(page: Path) -> re.Match:
+    match = PAGE_NAME.fullmatch(page.name)
+    if match is None:
+        raise ValueError(f"{page.name}: not a numbered page (NN_topic.ipynb or NNx_topic.ipynb)")
+    return match
+
+
+def chapter_of(page: Path) -> str:
+    """The number of the chapter a numbered page belongs to: 02b_containers.ipynb -> "02"."""
+    return _numbered(page).group("chapter")
+
+
+def is_section(page: Path) -> bool:
+    """True for a section page (NNx_topic.ipynb), False for a chapter's own page (NN_topic.ipynb)."""
+    return bool(_numbered(page).group("section"))
