@@ -108,7 +108,30 @@ def update() -> int:
     subprocess.run([str(Path(sys.executable).with_name("sphinx-intl")), "update", "-p",
                     str(POT / "_build" / "gettext"), "-l", LANG, "-d", str(ROOT / "locale")],
                    check=True, stdout=subprocess.DEVNULL)
+    reused = fill(catalogs())
+    print(f"catalogs updated; {reused} messages reused from other pages (text that moved)")
     return 0
+
+
+def fill(paths: list[Path]) -> int:
+    """Translate each new message whose exact English is translated elsewhere, then drop obsolete ones.
+
+    Text that moves from one page to another (a section split off a chapter) keeps its
+    translation: the old page's catalog still holds it as obsolete, the new page's as new.
+    """
+    pos = {path: polib.pofile(str(path)) for path in paths}
+    memory = {e.msgid: e.msgstr for po in pos.values() for e in po
+              if e.msgid and e.msgstr and not e.fuzzy}
+    reused = 0
+    for path, po in pos.items():
+        for entry in po:
+            if not entry.obsolete and not entry.msgstr and entry.msgid in memory:
+                entry.msgstr = memory[entry.msgid]
+                reused += 1
+        for entry in po.obsolete_entries():
+            po.remove(entry)
+        po.save(str(path))
+    return reused
 
 
 def main(argv: list[str] | None = None) -> int:
