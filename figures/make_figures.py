@@ -389,6 +389,15 @@ def dict_entries(module: nn.Module) -> dict[str, list[str]]:
     }
 
 
+def draw_trunk(c: Canvas, placed, indent: float) -> None:
+    """The tree's edges: a trunk down from the root's box, one arrow into each child's label."""
+    (root_top, root_h, _), *children = placed
+    tx = PAD + indent / 2
+    c.line([(tx, root_top + root_h), (tx, children[-1][2])], color=MODULE, lw=1.4)
+    for _, _, label_y in children:
+        c.arrow([(tx, label_y), (PAD + indent, label_y)], color=MODULE, lw=1.4)
+
+
 def draw_module_tree(path: Path) -> None:
     model = tree_model()
     assert model.head.bias is None and "bias" in model.head._parameters
@@ -413,7 +422,7 @@ def draw_module_tree(path: Path) -> None:
     y += 0.22
 
     rows = [("model", model, 0)] + [(name, m, 1) for name, m in model.named_children()]
-    trunk_top, stubs = None, []
+    placed = []  # (top, height, y of the label) of every box
     for label, module, depth in rows:
         entries = dict_entries(module)
         n = max(2, *(len(v) for v in entries.values()))
@@ -429,16 +438,9 @@ def draw_module_tree(path: Path) -> None:
                 fits(s, col_end[name] - x - 0.08, mono=True)
             c.lines(x, y + 0.06, [(s, {"mono": True, "color": INK if entries[name] else MUTED})
                                   for s in shown])
-        if depth == 0:
-            trunk_top = y + h
-        else:
-            stubs.append(y + 0.06 + lh / 2)
+        placed.append((y, h, y + 0.06 + lh / 2))
         y += h + 0.14
-
-    tx = PAD + indent / 2
-    c.line([(tx, trunk_top), (tx, stubs[-1])], color=MODULE, lw=1.4)
-    for sy in stubs:
-        c.arrow([(tx, sy), (PAD + indent, sy)], color=MODULE, lw=1.4)
+    draw_trunk(c, placed, indent)
 
     note = ["head.bias is registered as None: it stays in _parameters, but parameters() and",
             "state_dict() skip it. ReLU has no state, so all three of its dicts are empty."]
@@ -798,7 +800,7 @@ def draw_module_tree_narrow(path: Path) -> None:
     lh = line_height()
     colour = {"_parameters": PARAM, "_buffers": BUFFER, "_modules": MODULE}
     rows = [("model", model, 0)] + [(name, m, 1) for name, m in model.named_children()]
-    trunk_top, stubs = None, []
+    placed = []  # (top, height, y of the label) of every box
     for label, module, depth in rows:
         x0 = PAD + depth * NARROW_INDENT
         lines = [(label, {"mono": True, "bold": True})]
@@ -816,15 +818,9 @@ def draw_module_tree_narrow(path: Path) -> None:
         c.lines(x0 + 0.12, y + 0.07, lines)
         type_x = x0 + 0.12 + width(label, mono=True, bold=True) + 0.12
         c.text(type_x, y + 0.07 + lh / 2, type(module).__name__, color=MUTED)
-        if depth == 0:
-            trunk_top = y + h
-        else:
-            stubs.append(y + 0.07 + lh / 2)
+        placed.append((y, h, y + 0.07 + lh / 2))
         y += h + 0.12
-    tx = PAD + NARROW_INDENT / 2
-    c.line([(tx, trunk_top), (tx, stubs[-1])], color=MODULE, lw=1.4)
-    for sy in stubs:
-        c.arrow([(tx, sy), (PAD + NARROW_INDENT, sy)], color=MODULE, lw=1.4)
+    draw_trunk(c, placed, NARROW_INDENT)
     y = _muted_note(c, y + 0.02, "head.bias is registered as None: it stays in _parameters, but "
                     "parameters() and state_dict() skip it. ReLU has no state, so all three of its "
                     "dicts are empty.")
