@@ -22,6 +22,8 @@ import io
 import re
 import sys
 import tempfile
+import unicodedata
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -131,10 +133,74 @@ def _check_fonts() -> None:
                 raise RuntimeError(f"expected matplotlib's bundled DejaVu font, got {found}")
 
 
+# --- languages ---------------------------------------------------------------------------------
+#
+# Every figure is drawn once per language: NAME.svg in English and NAME.zh_CN.svg, the file that
+# Sphinx's figure_language_filename default `{root}.{language}{ext}` picks for the Chinese edition.
+# Prose labels go through tr(), which looks them up in ZH (figures/labels_zh_CN.py); code,
+# identifiers, values and torch's own messages are never translated.
+
+LANGUAGES = ("en", "zh_CN")
+_language = "en"
+_used_labels: set[str] = set()
+
+
+def tr(label: str, **fields) -> str:
+    """label in the language being drawn; {fields} are filled in after the lookup."""
+    if _language == "zh_CN":
+        if label not in ZH:
+            raise KeyError(f"no zh_CN translation of the figure label {label!r} in "
+                           "figures/labels_zh_CN.py")
+        _used_labels.add(label)
+        label = ZH[label]
+    return label.format(**fields) if fields else label
+
+
+def para(lines: list[str], avail: float, **style) -> list[str]:
+    """English lines as laid out by hand; in another language, the translated whole, wrapped."""
+    if _language == "en":
+        return list(lines)
+    return wrap(tr(" ".join(lines)), avail, **style)
+
+
+def localized(name: str, language: str) -> str:
+    """The file name of figure `name` (NAME.svg or NAME.narrow.svg) in `language`."""
+    return name if language == "en" else name.removesuffix(".svg") + f".{language}.svg"
+
+
+# CJK glyphs are not in DejaVu: the browser takes them from the next font of this stack. Every
+# font of it draws an ideograph and a full-width punctuation mark one em wide, which is what
+# width() counts for them, so the layout holds whichever of them the reader has.
+CJK_FAMILIES = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei'"
+_glyph_cache: dict[tuple[bool, bool], object] = {}
+
+
+def _in_dejavu(ch: str, mono: bool, bold: bool) -> bool:
+    key = (mono, bold)
+    if key not in _glyph_cache:
+        _glyph_cache[key] = fm.get_font(fm.findfont(_font(BODY, mono, bold)))
+    return _glyph_cache[key].get_char_index(ord(ch)) != 0
+
+
 def width(s: str, size: float = BODY, mono: bool = False, bold: bool = False) -> float:
-    """Width of one line of text in inches."""
-    w, _, _ = text_to_path.get_text_width_height_descent(s, _font(size, mono, bold), ismath=False)
-    return w / 72
+    """Width of one line of text in inches: DejaVu's metrics, one em for each CJK character."""
+    total, run = 0.0, ""
+    for ch in s + "\0":
+        if ch == "\0" or not _in_dejavu(ch, mono, bold):
+            if run:
+                w, _, _ = text_to_path.get_text_width_height_descent(run, _font(size, mono, bold),
+                                                                     ismath=False)
+                total += w
+                run = ""
+            if ch == "\0":
+                break
+            if mono or unicodedata.east_asian_width(ch) not in ("W", "F"):
+                raise ValueError(f"no font of the figures is sure to draw {ch!r} in {s!r}"
+                                 + (" (code text stays in English)" if mono else ""))
+            total += size
+        else:
+            run += ch
+    return total / 72
 
 
 def line_height(size: float = BODY) -> float:
@@ -149,6 +215,8 @@ class Canvas:
 
     def __init__(self, title: str, subtitle: str | None = None, width: float = W):
         self.W = width
+        self.texts: list[tuple] = []  # (x, y, text, size, mono, bold, ha) of every text drawn
+        self.boxes: list[tuple] = []  # (x, y, w, h) of every box drawn
         self.fig = plt.figure(figsize=(width, 4))
         self.ax = self.fig.add_axes((0, 0, 1, 1))
         self.ax.set_axis_off()
@@ -163,6 +231,7 @@ class Canvas:
     def text(self, x, y, s, size=BODY, mono=False, bold=False, color=INK, ha="left", va="center",
              zorder=5):
         assert size >= BODY, s
+        self.texts.append((x, y, s, size, mono, bold, ha))
         self.ax.text(x, y, s, fontproperties=_font(size, mono, bold), color=color, ha=ha, va=va,
                      zorder=zorder)
 
@@ -174,6 +243,7 @@ class Canvas:
         return y_top + len(rows) * lh
 
     def box(self, x, y, w, h, face=WHITE, edge=INK, lw=1.2, r=0.08, ls="-", zorder=2):
+        self.boxes.append((x, y, w, h))
         self.ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle=f"round,pad=0,rounding_size={r}",
                                          facecolor=face, edgecolor=edge, linewidth=lw,
                                          linestyle=ls, zorder=zorder))
@@ -191,27 +261,77 @@ class Canvas:
         self.ax.plot(xs, ys, color=color, linewidth=lw, linestyle=ls, solid_capstyle="butt",
                      zorder=zorder)
 
+    def overflows(self, height: float) -> list[str]:
+        """Every text that sticks out of the box it sits in (the innermost box around its middle),
+        or out of the card; measured with width(), so CJK text counts at its real width."""
+        card = (0.02, 0.02, self.W - 0.04, height - 0.04)
+        bad = []
+        for x, y, s, size, mono, bold, ha in self.texts:
+            w, h = width(s, size, mono, bold), size / 72
+            x0 = x - {"left": 0, "center": w / 2, "right": w}[ha]
+            xm = x0 + w / 2
+            around = [b for b in self.boxes if b[0] <= xm <= b[0] + b[2] and b[1] <= y <= b[1] + b[3]]
+            bx, by, bw, bh = min(around, key=lambda b: b[2] * b[3]) if around else card
+            for frame in {(bx, by, bw, bh), card}:
+                fx, fy, fw, fh = frame
+                if x0 < fx - 0.01 or x0 + w > fx + fw + 0.01 or y - h / 2 < fy or y + h / 2 > fy + fh:
+                    bad.append(f"{s!r} ({x0:.2f}..{x0 + w:.2f}, {y:.2f}) leaves its box "
+                               f"({fx:.2f}..{fx + fw:.2f}, {fy:.2f}..{fy + fh:.2f})")
+                    break
+        return bad
+
     def save(self, path: Path, height: float) -> None:
+        bad = self.overflows(height)
+        if bad:
+            raise ValueError(f"{Path(path).name}: text overflows its box:\n  " + "\n  ".join(bad))
         self.fig.set_size_inches(self.W, height)
         self.ax.set_xlim(0, self.W)
         self.ax.set_ylim(height, 0)
         self.box(0.02, 0.02, self.W - 0.04, height - 0.04, face=CARD, edge=CARD_EDGE, lw=1.0, r=0.18,
                  zorder=0)
         out = io.StringIO()
-        self.fig.savefig(out, **SAVE_KW)
+        with warnings.catch_warnings():
+            # CJK glyphs are not in DejaVu; the SVG keeps them as text for the browser's CJK font
+            warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
+            self.fig.savefig(out, **SAVE_KW)
         plt.close(self.fig)
-        Path(path).write_text(themed(out.getvalue()), encoding="utf-8")
+        svg = themed(out.getvalue())
+        if _language != "en":
+            svg = svg.replace("font-family: 'DejaVu Sans', sans-serif",
+                              f"font-family: 'DejaVu Sans', {CJK_FAMILIES}, sans-serif")
+        Path(path).write_text(svg, encoding="utf-8")
+
+
+_CJK = "\u2e80-\u9fff\u3000-\u303f\uff00-\uffef"
+_OPENING = "（「『《“‘"
+_CLOSING = "，。、：；！？）」』》”’"
+
+
+def _atoms(s: str) -> list[str]:
+    """The pieces a line may break between, each with the spaces before it: words, and each CJK
+    character (punctuation stays with its neighbour, as Chinese typesetting wants)."""
+    atoms: list[str] = []
+    glue = False
+    for atom in re.findall(rf" *(?:[{_CJK}]|[^ {_CJK}]+)| +$", s):
+        if atoms and (glue or atom[0] in _CLOSING):
+            atoms[-1] += atom
+        else:
+            atoms.append(atom)
+        glue = atom[-1] in _OPENING
+    return atoms
 
 
 def wrap(s: str, avail: float, **style) -> list[str]:
-    """Break s at spaces into lines no wider than avail inches (a single long word fails)."""
+    """Break s into lines no wider than avail inches, at spaces and between CJK characters
+    (a single long word fails)."""
     lines: list[str] = []
-    for word in s.split(" "):
-        if lines and width(f"{lines[-1]} {word}", **style) <= avail:
-            lines[-1] += f" {word}"
+    for atom in _atoms(s):
+        if lines and width(lines[-1] + atom, **style) <= avail:
+            lines[-1] += atom
         else:
-            fits(word, avail, **style)
-            lines.append(word)
+            atom = atom.lstrip(" ")
+            fits(atom, avail, **style)
+            lines.append(atom)
     return lines
 
 
