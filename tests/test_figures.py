@@ -42,10 +42,10 @@ def fresh(tmp_path_factory):
 # --- the committed SVGs are the script's output ----------------------------------------------
 
 def test_every_figure_is_committed_and_nothing_else():
-    assert sorted(p.name for p in FIGURE_DIR.glob("*.svg")) == sorted(make_figures.FIGURES)
+    assert sorted(p.name for p in FIGURE_DIR.glob("*.svg")) == sorted(make_figures.outputs())
 
 
-@pytest.mark.parametrize("name", sorted(make_figures.FIGURES))
+@pytest.mark.parametrize("name", sorted(make_figures.outputs()))
 def test_committed_svg_is_byte_identical_to_a_fresh_run(name, fresh):
     assert (FIGURE_DIR / name).read_bytes() == (fresh / name).read_bytes(), (
         f"{name} is stale: run `python -m figures.make_figures` and commit the result")
@@ -53,19 +53,19 @@ def test_committed_svg_is_byte_identical_to_a_fresh_run(name, fresh):
 
 def test_output_is_deterministic(fresh, tmp_path):
     make_figures.write_all(tmp_path)
-    for name in make_figures.FIGURES:
+    for name in make_figures.outputs():
         assert (tmp_path / name).read_bytes() == (fresh / name).read_bytes(), name
 
 
 def test_svgs_keep_text_as_text_and_carry_no_date_or_local_path(fresh):
-    for name in make_figures.FIGURES:
+    for name in make_figures.outputs():
         raw = (fresh / name).read_text(encoding="utf-8")
         assert "<text" in raw and "<dc:date>" not in raw and "<dc:creator>" not in raw, name
         assert str(notebooks.ROOT) not in raw and "/tmp" not in raw, name
 
 
 def test_check_flags_a_corrupted_or_missing_figure(fresh, tmp_path, capsys):
-    for name in make_figures.FIGURES:
+    for name in make_figures.outputs():
         shutil.copy(fresh / name, tmp_path / name)
     assert make_figures.main(["--check", "--dir", str(tmp_path)]) == 0
     target = tmp_path / "module_tree.svg"
@@ -261,7 +261,7 @@ def test_narrow_checkpoint_figure_states_the_same_contract():
 STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
 
 
-@pytest.mark.parametrize("name", sorted(make_figures.FIGURES))
+@pytest.mark.parametrize("name", sorted(make_figures.outputs()))
 def test_every_colour_is_a_palette_variable(name):
     raw = (FIGURE_DIR / name).read_text(encoding="utf-8")
     sheet = STYLE.search(raw).group(1)
@@ -300,7 +300,7 @@ def test_text_colours_are_readable_on_their_backgrounds_in_both_themes(scheme):
 
 
 def test_no_text_is_smaller_than_the_body_size():
-    for name in make_figures.FIGURES:
+    for name in make_figures.outputs():
         sizes = [float(s) for s in re.findall(r"font-size: ([\d.]+)px",
                                              (FIGURE_DIR / name).read_text(encoding="utf-8"))]
         assert sizes and min(sizes) >= make_figures.BODY, name
