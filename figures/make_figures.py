@@ -16,6 +16,7 @@ SVG image the colour scheme of the page that shows it, and the book's dark theme
 from __future__ import annotations
 
 import argparse
+import copy
 import filecmp
 import inspect
 import io
@@ -40,6 +41,7 @@ from matplotlib.textpath import text_to_path  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "chapters" / "figures"
@@ -154,6 +156,13 @@ def tr(label: str, **fields) -> str:
         _used_labels.add(label)
         label = ZH[label]
     return label.format(**fields) if fields else label
+
+
+def tr_prose(label: str, **fields) -> str:
+    """tr() for a label that may be a line of code (`name(...)` or `x = name(...)`), which stays."""
+    if re.fullmatch(r"([\w.]+ = )?[\w.]+\(.*\)", label):
+        return label
+    return tr(label, **fields)
 
 
 def para(lines: list[str], avail: float, fields: dict | None = None, **style) -> list[str]:
@@ -903,6 +912,318 @@ def draw_checkpoint_timeline(path: Path) -> None:
     c.save(path, y + 0.2)
 
 
+# --- 5. the key-rewriting pipeline of a load (chapter 6) -------------------------------------
+
+def stage(c: Canvas, x: float, y: float, w: float, title: str, desc: str, color: str,
+          rows=(), split: float | None = None) -> float:
+    """A step of a pipeline: a box with its title, its description and rows of (text, style);
+    with `split`, the rows stand in a column that starts `split` inches into the box. Returns the
+    y of the box's bottom."""
+    lh = line_height()
+    text_w = (split or w) - 0.24
+    left = ([(s, {"bold": True, "color": color}) for s in wrap(title, text_w, bold=True)]
+            + [(s, {}) for s in wrap(desc, text_w)])
+    right = list(rows)
+    if split is None:
+        left, right = left + right, []
+    h = max(len(left), len(right)) * lh + 0.16
+    c.box(x, y, w, h, face=WHITE, edge=color)
+    c.lines(x + 0.12, y + 0.08, left)
+    if right:
+        c.lines(x + split, y + 0.08, right)
+    return y + h
+
+
+def load_pipeline_run() -> dict:
+    """Load an old, compiled model's checkpoint into the renamed new model, recording every step."""
+    events = []
+
+    class BlockV1(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+    class Block(nn.Module):
+        _version = 2  # version 1 called the projection `fc`
+
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(3, 3)
+
+        def _load_from_state_dict(self, state_dict, prefix, local_metadata, *rest):
+            version = local_metadata.get("version")
+            if version is None or version < 2:
+                for key in [k for k in state_dict if k.startswith(prefix + "fc.")]:
+                    state_dict[prefix + "proj." + key[len(prefix + "fc."):]] = state_dict.pop(key)
+            events.append(("migrate", prefix, version, list(state_dict)))
+            super()._load_from_state_dict(state_dict, prefix, local_metadata, *rest)
+
+    class OldNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block, self.fc, self.aux = BlockV1(), nn.Linear(3, 2), nn.Linear(3, 1)
+
+    class NewNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block, self.head, self.norm = Block(), nn.Linear(3, 2), nn.LayerNorm(2)
+
+    def rename_fc(module, state_dict, prefix, *rest):
+        for key in [k for k in state_dict if k.startswith(prefix + "fc.")]:
+            state_dict[prefix + "head." + key[len(prefix + "fc."):]] = state_dict.pop(key)
+
+    def hooked():
+        net = NewNet()
+        net.register_load_state_dict_pre_hook(rename_fc)
+        for prefix, module in [("", net), ("block.", net.block)]:
+            module.register_load_state_dict_pre_hook(
+                lambda m, sd, p, *rest: events.append(("pre-hooks", p, None, list(sd))))
+            module.register_load_state_dict_post_hook(
+                lambda m, keys, p=prefix: events.append(("post-hooks", p, None, None)))
+        return net
+
+    torch.manual_seed(0)
+    old = OldNet()
+    in_file = nn.DataParallel(old).state_dict()
+    stripped = copy.copy(in_file)
+    consume_prefix_in_state_dict_if_present(stripped, "module.")
+    new = hooked()
+    result = new.load_state_dict(stripped, strict=False)
+
+    steps = [(kind, prefix) for kind, prefix, _, _ in events]
+    assert steps == [("pre-hooks", ""), ("migrate", "block."), ("pre-hooks", "block."),
+                     ("post-hooks", "block."), ("post-hooks", "")], steps
+    root_keys, (_, _, version, block_keys), block_hook_keys = events[0][3], events[1], events[2][3]
+    assert "head.weight" in root_keys and "fc.weight" not in root_keys
+    assert block_keys == block_hook_keys == ["block.proj.weight", "block.proj.bias"]
+    assert version == 1 < Block._version
+    assert "fc.weight" in stripped  # the hooks rewrote load_state_dict's own copy
+    assert result.missing_keys == ["norm.weight", "norm.bias"]
+    assert result.unexpected_keys == ["aux.weight", "aux.bias"]
+    assert torch.equal(new.block.proj.weight, old.block.fc.weight)
+    assert torch.equal(new.head.weight, old.fc.weight)
+    strict = hooked()
+    try:
+        strict.load_state_dict(stripped)
+        raise AssertionError("strict=True accepted missing and unexpected keys")
+    except RuntimeError as err:
+        assert "Missing key(s)" in str(err) and "Unexpected key(s)" in str(err)
+    wrong = OrderedDict(stripped, **{"fc.weight": torch.zeros(5, 3)})
+    try:
+        hooked().load_state_dict(wrong, strict=False)
+        raise AssertionError("strict=False accepted a size mismatch")
+    except RuntimeError as err:
+        assert "size mismatch for head.weight" in str(err)
+
+    def weights(keys):
+        return [k for k in keys if k.endswith(".weight")]
+
+    def renamed(key, old_name, new_name):
+        head, sep, rest = key.partition(old_name + ".")
+        return head + new_name + "." + rest if sep and head in ("", "block.") else key
+
+    lanes = {"file": weights(in_file), "stripped": weights(stripped)}
+    lanes["root"] = [k if k.startswith("block.") else renamed(k, "fc", "head") for k in lanes["stripped"]]
+    assert sorted(lanes["root"]) == sorted(weights(root_keys))
+    lanes["block"] = weights(block_keys)
+    arrived = set(lanes["block"]) | {k for k in lanes["root"] if not k.startswith("block.")}
+    lanes["copied"] = [k for k in weights(new.state_dict()) if k in arrived]
+    assert lanes["copied"] == ["block.proj.weight", "head.weight"]
+    return {"lanes": lanes, "version": version, "new_version": Block._version,
+            "missing": result.missing_keys, "unexpected": result.unexpected_keys}
+
+
+LOAD_STEPS = [
+    # (colour, title, description, lane of keys shown, how they look)
+    ("plain", "the checkpoint",
+     "torch.load(path) of a file saved through nn.DataParallel(old_net): the model was the "
+     "wrapper's child module. Since then, fc was renamed head, aux dropped, norm added, and Block (now "
+     "_version {new_version}) renamed its fc to proj.", "file"),
+    ("plain", "your code: strip the wrapper's prefix",
+     "consume_prefix_in_state_dict_if_present(sd, 'module.') before the call", "stripped"),
+    ("module", "load_state_dict(sd, strict=False)",
+     "works on OrderedDict(sd), a copy that keeps _metadata (every module's saved _version), and "
+     "walks the tree from the root with prefix ''", "stripped"),
+    ("decide", "the root: load pre-hooks",
+     "Module._load_from_state_dict runs the hooks of register_load_state_dict_pre_hook before it "
+     "looks for any key: rename_fc renames fc.* to head.*", "root"),
+    ("decide", "block: the _version migration",
+     "the child gets only the keys under 'block.'. Block._load_from_state_dict reads "
+     "local_metadata['version'] = {version} < {new_version}, renames fc.* to proj.*, then calls "
+     "the base class, whose pre-hooks see the new keys", "block"),
+    ("param", "each module matches its own tensors",
+     "every parameter and persistent buffer looks up prefix + name. Same shape: copy_ "
+     "(assign=True: setattr). Another shape: size mismatch, an error even with strict=False. "
+     "Absent: missing_keys. A key under the prefix that names no child and no tensor: "
+     "unexpected_keys.", "copied"),
+    ("error", "the result",
+     "the load post-hooks run after each module's subtree; then strict=True raises a "
+     "RuntimeError listing both lists, strict=False returns them", "result"),
+]
+
+
+def draw_load_pipeline(path: Path, width: float = W) -> None:
+    run = load_pipeline_run()
+    narrow = width < W
+    c = Canvas(tr("How load_state_dict rewrites a checkpoint's keys"),
+               tr("a real load, traced while this figure was built (torch {version}); the .weight "
+                  "keys are shown, each .bias goes the same way", version=torch_version()),
+               width=width)
+    colour = {"plain": PLAIN, "module": MODULE, "decide": DECIDE, "param": PARAM, "error": ERROR}
+    lanes, before = run["lanes"], None
+    split = None if narrow else 4.05
+    x, w = PAD, width - 2 * PAD
+    y = c.top + 0.2
+    for i, (kind, title, desc, lane) in enumerate(LOAD_STEPS):
+        col = colour[kind]
+        if lane == "result":
+            rows = [("missing_keys=", {"mono": True, "bold": True, "color": col}),
+                    (f"  {run['missing']}", {"mono": True}),
+                    ("unexpected_keys=", {"mono": True, "bold": True, "color": col}),
+                    (f"  {run['unexpected']}", {"mono": True})]
+        else:
+            keys = lanes[lane]
+            # a key this step rewrote stands out
+            shown = set(lanes[before]) if before and lane != "copied" else set(keys)
+            rows = [(("  " if narrow else "") + k, {"mono": True, "bold": k not in shown,
+                                                    "color": INK if k in shown else col})
+                    for k in keys]
+            if lane == "copied":
+                rows = [(tr("copied into the model:"), {"color": MUTED})] + rows
+            elif narrow:
+                rows = [(tr("the keys now:"), {"color": MUTED})] + rows
+            before = lane
+        if i:
+            c.arrow([(x + 0.3, y - 0.22), (x + 0.3, y)])
+        y = stage(c, x, y, w, tr_prose(title), tr(desc, version=run["version"],
+                                            new_version=run["new_version"]),
+                  col, rows, split) + 0.22
+    c.save(path, y)
+
+
+def draw_load_pipeline_narrow(path: Path) -> None:
+    draw_load_pipeline(path, WN)
+
+
+# --- 6. the meta -> real loading path (chapter 7) ---------------------------------------------
+
+def memory_region(ptr: int) -> str:
+    """The file behind the mapping of this process that holds address ptr ('' for anonymous memory)."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            lo, hi = (int(a, 16) for a in fields[0].split("-"))
+            if lo <= ptr < hi:
+                return fields[5].strip() if len(fields) > 5 else ""
+    raise ValueError(f"address {ptr:#x} is in no mapping of this process")
+
+
+def meta_load_run() -> dict:
+    """Both ways from a meta model to a loaded one, on a real file: where each tensor's memory lies."""
+
+    def build():
+        return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 8))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "checkpoint.pt")
+        torch.manual_seed(0)
+        source = build()
+        torch.save(source.state_dict(), path)
+
+        with torch.device("meta"):
+            copied = build()
+        assert all(t.is_meta for t in copied.state_dict().values())
+        copied.to_empty(device="cpu")
+        allocated = {k: t.data_ptr() for k, t in copied.state_dict().items()}
+        assert all(memory_region(p) != path for p in allocated.values())
+        sd = torch.load(path, mmap=True)
+        assert all(memory_region(t.data_ptr()) == path for t in sd.values()), "mmap=True maps the file"
+        copied.load_state_dict(sd)
+        assert {k: t.data_ptr() for k, t in copied.state_dict().items()} == allocated
+        assert all(torch.equal(copied.state_dict()[k], v) for k, v in source.state_dict().items())
+
+        with torch.device("meta"):
+            placed = build()
+        placed.load_state_dict(torch.load(path, mmap=True), assign=True)
+        assert all(memory_region(t.data_ptr()) == path for t in placed.state_dict().values())
+        assert all(type(p) is nn.Parameter for p in placed.parameters())
+        assert all(torch.equal(placed.state_dict()[k], v) for k, v in source.state_dict().items())
+
+        with torch.device("meta"):
+            partial = build()
+        partial.load_state_dict({k: v for k, v in torch.load(path, mmap=True).items()
+                                 if not k.startswith("2.")}, strict=False, assign=True)
+        leftovers = [k for k, t in partial.state_dict().items() if t.is_meta]
+        assert leftovers == ["2.weight", "2.bias"], leftovers
+        del sd, placed, partial
+    return {"leftovers": leftovers}
+
+
+META_START = ("build on meta", "with torch.device('meta'): model = build(). Every Parameter is "
+              "registered as usual, with a shape and a dtype but no storage.", "allocated: nothing")
+META_LOAD = ("sd = torch.load(path, mmap=True)", "maps the file: every tensor is a view of its pages, "
+             "which the kernel reads when they are first touched", "allocated: nothing")
+META_LANES = [
+    ("way 1: to_empty, then copy", [
+        ("model.to_empty(device='cpu')", "gives every parameter and buffer new, uninitialised storage",
+         "allocated: the whole model"),
+        META_LOAD,
+        ("model.load_state_dict(sd)", "copy_ reads every page of the file into the model's storage",
+         "resident: the model and the file's pages"),
+    ], "the model's tensors: the memory to_empty allocated"),
+    ("way 2: assign", [
+        META_LOAD,
+        ("model.load_state_dict(sd, assign=True)", "sets each loaded tensor as the module's attribute, "
+         "in a Parameter where there was one; no copy. Keys missing from sd stay on meta "
+         "({leftovers} here, with strict=False).", "allocated: nothing"),
+    ], "the model's tensors: the file's pages"),
+]
+
+
+def draw_meta_loading(path: Path, width: float = W) -> None:
+    run = meta_load_run()
+    narrow = width < W
+    c = Canvas(tr("From meta to real: where a big model's memory comes from"),
+               tr("checked on a real file while this figure was built (torch {version}): the "
+                  "mapping that holds each tensor, read from /proc/self/maps", version=torch_version()),
+               width=width)
+    fields = {"leftovers": ", ".join(run["leftovers"])}
+
+    def step(x, y, w, title, desc, memory, color):
+        rows = [(tr(memory), {"bold": True, "color": BUFFER if "nothing" in memory else ERROR})]
+        return stage(c, x, y, w, tr_prose(title), tr(desc, **fields), color, rows)
+
+    x, w = PAD, width - 2 * PAD
+    y = step(x, c.top + 0.2, w, *META_START, MODULE)
+    lane_w = w if narrow else (w - 0.3) / 2
+    bottoms = []
+    for i, (name, steps, end) in enumerate(META_LANES):
+        if narrow:  # the ways stacked; only the first follows the build directly
+            lx, y0 = x, (bottoms[-1] + 0.35 if bottoms else y + 0.3)
+            if not bottoms:
+                c.arrow([(x + 0.3, y), (x + 0.3, y0)])
+        else:       # the ways side by side, both from the build
+            lx, y0 = x + i * (lane_w + 0.3), y + 0.35
+            c.arrow([(lx + lane_w / 2, y), (lx + lane_w / 2, y0)])
+        ly = c.lines(lx, y0 + 0.02, [(s, {"bold": True, "color": PARAM})
+                                     for s in wrap(tr(name), lane_w, bold=True)]) + 0.06
+        for j, (title, desc, memory) in enumerate(steps):
+            if j:
+                c.arrow([(lx + lane_w / 2, ly), (lx + lane_w / 2, ly + 0.2)])
+                ly += 0.2
+            ly = step(lx, ly, lane_w, title, desc, memory, PARAM)
+        ly = c.lines(lx, ly + 0.08, [(s, {"bold": True}) for s in wrap(tr(end), lane_w, bold=True)])
+        bottoms.append(ly)
+    y = max(bottoms) + 0.12
+    y = _muted_note(c, y, tr("Measured below: the naive load (build, torch.load, copy) peaks near two "
+                             "checkpoints of memory, meta + mmap + assign near one."))
+    c.save(path, y + 0.2)
+
+
+def draw_meta_loading_narrow(path: Path) -> None:
+    draw_meta_loading(path, WN)
+
+
 # --- the narrow twins: the same content, stacked for a phone ----------------------------------
 
 # The same model as TREE_MODEL_CODE, one child per line (a test checks that both build it).
@@ -1191,6 +1512,83 @@ ZH: dict[str, str] = {
     "in _buffers": "在 _buffers 中",
     "No encoder.layers.{i}.* key: layer {i} is a {cls}, which holds no tensors.":
         "没有 encoder.layers.{i}.* 键：第 {i} 层是 {cls}，不持有任何张量。",
+    # load_pipeline
+    "How load_state_dict rewrites a checkpoint's keys": "load_state_dict 如何改写检查点的键",
+    "a real load, traced while this figure was built (torch {version}); the .weight keys are shown, "
+    "each .bias goes the same way":
+        "生成本图时实际执行并跟踪的一次加载（torch {version}）；图中只列出 .weight 键，"
+        "每个 .bias 键的经历与之相同",
+    "the checkpoint": "检查点",
+    "torch.load(path) of a file saved through nn.DataParallel(old_net): the model was the "
+    "wrapper's child module. Since then, fc was renamed head, aux dropped, norm added, and Block "
+    "(now _version {new_version}) renamed its fc to proj.":
+        "torch.load(path) 读入一个经 nn.DataParallel(old_net) 保存的文件：模型是包装器的子模块 "
+        "module。此后 fc 改名为 head，aux 被删除，新增了 norm，Block（现为 _version "
+        "{new_version}）也把它的 fc 改名为 proj。",
+    "your code: strip the wrapper's prefix": "你的代码：去掉包装器的前缀",
+    "consume_prefix_in_state_dict_if_present(sd, 'module.') before the call":
+        "在调用之前执行 consume_prefix_in_state_dict_if_present(sd, 'module.')",
+    "works on OrderedDict(sd), a copy that keeps _metadata (every module's saved _version), and "
+    "walks the tree from the root with prefix ''":
+        "在副本 OrderedDict(sd) 上工作，副本保留 _metadata（每个模块保存时的 _version），"
+        "并以前缀 '' 从根模块开始遍历整棵树",
+    "the root: load pre-hooks": "根模块：加载前置钩子",
+    "Module._load_from_state_dict runs the hooks of register_load_state_dict_pre_hook before it "
+    "looks for any key: rename_fc renames fc.* to head.*":
+        "Module._load_from_state_dict 在查找任何键之前，先运行 register_load_state_dict_pre_hook "
+        "注册的钩子：rename_fc 把 fc.* 改名为 head.*",
+    "block: the _version migration": "block：按 _version 迁移",
+    "the child gets only the keys under 'block.'. Block._load_from_state_dict reads "
+    "local_metadata['version'] = {version} < {new_version}, renames fc.* to proj.*, then calls "
+    "the base class, whose pre-hooks see the new keys":
+        "子模块只拿到 'block.' 之下的键。Block._load_from_state_dict 读到 "
+        "local_metadata['version'] = {version} < {new_version}，把 fc.* 改名为 proj.*，"
+        "再调用基类，基类里的前置钩子看到的已是新键",
+    "each module matches its own tensors": "每个模块匹配自己的张量",
+    "every parameter and persistent buffer looks up prefix + name. Same shape: copy_ "
+    "(assign=True: setattr). Another shape: size mismatch, an error even with strict=False. "
+    "Absent: missing_keys. A key under the prefix that names no child and no tensor: "
+    "unexpected_keys.":
+        "每个参数和持久缓冲区按 prefix + name 查找。形状相同：copy_（assign=True 时为 "
+        "setattr）。形状不同：size mismatch，即使 strict=False 也是错误。找不到：记入 "
+        "missing_keys。前缀之下既不对应子模块、也不对应张量的键：记入 unexpected_keys。",
+    "copied into the model:": "复制进模型的键：",
+    "the keys now:": "此时的键：",
+    "the result": "结果",
+    "the load post-hooks run after each module's subtree; then strict=True raises a RuntimeError "
+    "listing both lists, strict=False returns them":
+        "每个模块的子树加载完后运行加载后置钩子；随后 strict=True 抛出列出这两个列表的 "
+        "RuntimeError，strict=False 则把它们返回",
+    # meta_loading
+    "From meta to real: where a big model's memory comes from": "从 meta 到真实设备：大模型的内存从哪里来",
+    "checked on a real file while this figure was built (torch {version}): the mapping that holds "
+    "each tensor, read from /proc/self/maps":
+        "生成本图时用真实文件验证（torch {version}）：每个张量所在的内存映射，读自 /proc/self/maps",
+    "build on meta": "在 meta 设备上构建",
+    "with torch.device('meta'): model = build(). Every Parameter is registered as usual, with a "
+    "shape and a dtype but no storage.":
+        "with torch.device('meta'): model = build()。每个 Parameter 照常注册，"
+        "有形状和数据类型，但没有存储。",
+    "allocated: nothing": "分配：无",
+    "allocated: the whole model": "分配：整个模型",
+    "resident: the model and the file's pages": "常驻：模型，外加文件的页",
+    "way 1: to_empty, then copy": "做法一：先 to_empty，再复制",
+    "way 2: assign": "做法二：assign",
+    "gives every parameter and buffer new, uninitialised storage": "给每个参数和缓冲区分配新的、未初始化的存储",
+    "maps the file: every tensor is a view of its pages, which the kernel reads when they are "
+    "first touched":
+        "映射文件：每个张量都是文件页的视图，内核在页第一次被访问时才读入",
+    "copy_ reads every page of the file into the model's storage": "copy_ 把文件的每一页读进模型的存储",
+    "sets each loaded tensor as the module's attribute, in a Parameter where there was one; no "
+    "copy. Keys missing from sd stay on meta ({leftovers} here, with strict=False).":
+        "把每个加载的张量设为模块的属性，原来是 Parameter 的仍包成 Parameter；不复制。"
+        "sd 中缺失的键仍留在 meta 上（这里是 {leftovers}，strict=False）。",
+    "the model's tensors: the memory to_empty allocated": "模型的张量位于：to_empty 分配的内存",
+    "the model's tensors: the file's pages": "模型的张量位于：文件的页",
+    "Measured below: the naive load (build, torch.load, copy) peaks near two checkpoints of "
+    "memory, meta + mmap + assign near one.":
+        "下文实测：朴素加载（构建、torch.load、复制）的峰值内存接近两个检查点，"
+        "meta + mmap + assign 接近一个。",
     # checkpoint_timeline
     "The exact-resume contract": "精确续训的约定",
     "stopping, saving and loading halfway must not change a single bit of the result":
@@ -1217,11 +1615,15 @@ FIGURES = {
     "module_tree.svg": draw_module_tree,
     "state_dict_key.svg": draw_state_dict_key,
     "checkpoint_timeline.svg": draw_checkpoint_timeline,
+    "load_pipeline.svg": draw_load_pipeline,
+    "meta_loading.svg": draw_meta_loading,
     # the narrow twins (see _ext/narrow_figures.py: the book shows them on phones)
     "setattr_decision.narrow.svg": draw_setattr_narrow,
     "module_tree.narrow.svg": draw_module_tree_narrow,
     "state_dict_key.narrow.svg": draw_state_dict_key_narrow,
     "checkpoint_timeline.narrow.svg": draw_checkpoint_timeline_narrow,
+    "load_pipeline.narrow.svg": draw_load_pipeline_narrow,
+    "meta_loading.narrow.svg": draw_meta_loading_narrow,
 }
 
 
