@@ -451,10 +451,14 @@ def torch_version() -> str:
     return torch.__version__.split("+")[0]
 
 
+def titled(title: str, subtitle: str, width: float) -> Canvas:
+    """A canvas with the title and the subtitle in the language being drawn; {version} is torch's."""
+    return Canvas(tr(title), tr(subtitle, version=torch_version()), width=width)
+
+
 def setattr_canvas(width: float) -> Canvas:
-    return Canvas(tr("module.name = value: the path through nn.Module.__setattr__"),
-                  tr("torch {version}: the checks run top to bottom, the first one that matches wins",
-                     version=torch_version()), width=width)
+    return titled("module.name = value: the path through nn.Module.__setattr__",
+                  "torch {version}: the checks run top to bottom, the first one that matches wins", width)
 
 
 def draw_setattr(path: Path) -> None:
@@ -571,9 +575,9 @@ def draw_trunk(c: Canvas, placed, indent: float) -> None:
 
 
 def tree_canvas(width: float) -> Canvas:
-    return Canvas(tr("Every nn.Module keeps three dicts"),
-                  tr("each module's own dicts, read back from the model that this code builds "
-                     "(torch {version}):", version=torch_version()), width=width)
+    return titled("Every nn.Module keeps three dicts",
+                  "each module's own dicts, read back from the model that this code builds "
+                  "(torch {version}):", width)
 
 
 TREE_NOTE = ("head.bias is registered as None: it stays in _parameters, but parameters() and "
@@ -1063,12 +1067,10 @@ LOAD_STEPS = [
 
 
 def draw_load_pipeline(path: Path, width: float = W) -> None:
-    run = load_pipeline_run()
-    narrow = width < W
-    c = Canvas(tr("How load_state_dict rewrites a checkpoint's keys"),
-               tr("a real load, traced while this figure was built (torch {version}); the .weight "
-                  "keys are shown, each .bias goes the same way", version=torch_version()),
-               width=width)
+    c = titled("How load_state_dict rewrites a checkpoint's keys",
+               "a real load, traced while this figure was built (torch {version}); the .weight "
+               "keys are shown, each .bias goes the same way", width)
+    run, narrow = load_pipeline_run(), width < W
     colour = {"plain": PLAIN, "module": MODULE, "decide": DECIDE, "param": PARAM, "error": ERROR}
     lanes, before = run["lanes"], None
     split = None if narrow else 4.05
@@ -1181,12 +1183,10 @@ META_LANES = [
 
 
 def draw_meta_loading(path: Path, width: float = W) -> None:
-    run = meta_load_run()
-    narrow = width < W
-    c = Canvas(tr("From meta to real: where a big model's memory comes from"),
-               tr("checked on a real file while this figure was built (torch {version}): the "
-                  "mapping that holds each tensor, read from /proc/self/maps", version=torch_version()),
-               width=width)
+    c = titled("From meta to real: where a big model's memory comes from",
+               "checked on a real file while this figure was built (torch {version}): the "
+               "mapping that holds each tensor, read from /proc/self/maps", width)
+    run, narrow = meta_load_run(), width < W
     fields = {"leftovers": ", ".join(run["leftovers"])}
 
     def step(x, y, w, title, desc, memory, color):
