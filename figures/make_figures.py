@@ -1090,10 +1090,10 @@ def draw_load_pipeline(path: Path, width: float = W) -> None:
             rows = [(("  " if narrow else "") + k, {"mono": True, "bold": k not in shown,
                                                     "color": INK if k in shown else col})
                     for k in keys]
-            if lane == "copied":
-                rows = [(tr("copied into the model:"), {"color": MUTED})] + rows
-            elif narrow:
-                rows = [(tr("the keys now:"), {"color": MUTED})] + rows
+            caption = {"copied": "copied into the model:", "block": "the keys block gets:"}.get(
+                lane, "the keys now:" if narrow else None)
+            if caption:
+                rows = [(tr(caption), {"color": MUTED})] + rows
             before = lane
         if i:
             c.arrow([(x + 0.3, y - 0.22), (x + 0.3, y)])
@@ -1554,13 +1554,14 @@ ZH: dict[str, str] = {
         "missing_keys。前缀之下既不对应子模块、也不对应张量的键：记入 unexpected_keys。",
     "copied into the model:": "复制进模型的键：",
     "the keys now:": "此时的键：",
+    "the keys block gets:": "block 拿到的键：",
     "the result": "结果",
     "the load post-hooks run after each module's subtree; then strict=True raises a RuntimeError "
     "listing both lists, strict=False returns them":
         "每个模块的子树加载完后运行加载后置钩子；随后 strict=True 抛出列出这两个列表的 "
         "RuntimeError，strict=False 则把它们返回",
     # meta_loading
-    "From meta to real: where a big model's memory comes from": "从 meta 到真实设备：大模型的内存从哪里来",
+    "From meta to real: where a big model's memory comes from": "从 meta 到真实：大模型的内存从哪里来",
     "checked on a real file while this figure was built (torch {version}): the mapping that holds "
     "each tensor, read from /proc/self/maps":
         "生成本图时用真实文件验证（torch {version}）：每个张量所在的内存映射，读自 /proc/self/maps",
