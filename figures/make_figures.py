@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import filecmp
+import functools
 import inspect
 import io
 import re
@@ -775,6 +776,7 @@ def draw_state_dict_key(path: Path) -> None:
 RESUME_STEPS = 8
 
 
+@functools.cache  # one run serves the wide and the narrow figure in both languages
 def exact_resume_run(n_steps: int = RESUME_STEPS) -> dict:
     """Run the contract for real on a toy model: N steps straight vs N/2, checkpoint, N/2."""
 
@@ -938,6 +940,7 @@ def stage(c: Canvas, x: float, y: float, w: float, title: str, desc: str, color:
     return y + h
 
 
+@functools.cache  # one run serves the wide and the narrow figure in both languages
 def load_pipeline_run() -> dict:
     """Load an old, compiled model's checkpoint into the renamed new model, recording every step."""
     events = []
@@ -1120,6 +1123,7 @@ def memory_region(ptr: int) -> str:
     raise ValueError(f"address {ptr:#x} is in no mapping of this process")
 
 
+@functools.cache  # one run serves the wide and the narrow figure in both languages
 def meta_load_run() -> dict:
     """Both ways from a meta model to a loaded one, on a real file: where each tensor's memory lies."""
 
