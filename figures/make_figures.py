@@ -8,6 +8,10 @@ checkpoint round trip) or quoted from torch's own source, and checked here while
 figure cannot silently disagree with the installed torch. The output is byte-for-byte
 deterministic: fixed fonts, fixed SVG hash salt, no dates.
 
+Every figure is written twice: NAME.svg in English and NAME.zh_CN.svg in Chinese, the labels of
+the latter from the table ZH below (code stays English), laid out with the width of the Chinese
+text; a text that would overflow its box stops the script in either language.
+
 Every figure sits on its own rounded card. Its colours are CSS variables defined inside the SVG:
 the light palette by default, the dark one under `prefers-color-scheme: dark`. A browser hands an
 SVG image the colour scheme of the page that shows it, and the book's dark theme sets
