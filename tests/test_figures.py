@@ -32,20 +32,24 @@ def svg_lines(path) -> list[str]:
     return ["".join(el.itertext()) for el in root.iter(f"{SVG}text")]
 
 
+USED_LABELS: set[str] = set()  # the translations a full run of write_all() looked up
+
+
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
     out = tmp_path_factory.mktemp("figures")
     make_figures.write_all(out)
+    USED_LABELS.update(make_figures._used_labels)
     return out
 
 
 # --- the committed SVGs are the script's output ----------------------------------------------
 
 def test_every_figure_is_committed_and_nothing_else():
-    assert sorted(p.name for p in FIGURE_DIR.glob("*.svg")) == sorted(make_figures.FIGURES)
+    assert sorted(p.name for p in FIGURE_DIR.glob("*.svg")) == sorted(make_figures.outputs())
 
 
-@pytest.mark.parametrize("name", sorted(make_figures.FIGURES))
+@pytest.mark.parametrize("name", sorted(make_figures.outputs()))
 def test_committed_svg_is_byte_identical_to_a_fresh_run(name, fresh):
     assert (FIGURE_DIR / name).read_bytes() == (fresh / name).read_bytes(), (
         f"{name} is stale: run `python -m figures.make_figures` and commit the result")
@@ -53,19 +57,19 @@ def test_committed_svg_is_byte_identical_to_a_fresh_run(name, fresh):
 
 def test_output_is_deterministic(fresh, tmp_path):
     make_figures.write_all(tmp_path)
-    for name in make_figures.FIGURES:
+    for name in make_figures.outputs():
         assert (tmp_path / name).read_bytes() == (fresh / name).read_bytes(), name
 
 
 def test_svgs_keep_text_as_text_and_carry_no_date_or_local_path(fresh):
-    for name in make_figures.FIGURES:
+    for name in make_figures.outputs():
         raw = (fresh / name).read_text(encoding="utf-8")
         assert "<text" in raw and "<dc:date>" not in raw and "<dc:creator>" not in raw, name
         assert str(notebooks.ROOT) not in raw and "/tmp" not in raw, name
 
 
 def test_check_flags_a_corrupted_or_missing_figure(fresh, tmp_path, capsys):
-    for name in make_figures.FIGURES:
+    for name in make_figures.outputs():
         shutil.copy(fresh / name, tmp_path / name)
     assert make_figures.main(["--check", "--dir", str(tmp_path)]) == 0
     target = tmp_path / "module_tree.svg"
@@ -261,7 +265,7 @@ def test_narrow_checkpoint_figure_states_the_same_contract():
 STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
 
 
-@pytest.mark.parametrize("name", sorted(make_figures.FIGURES))
+@pytest.mark.parametrize("name", sorted(make_figures.outputs()))
 def test_every_colour_is_a_palette_variable(name):
     raw = (FIGURE_DIR / name).read_text(encoding="utf-8")
     sheet = STYLE.search(raw).group(1)
@@ -300,7 +304,168 @@ def test_text_colours_are_readable_on_their_backgrounds_in_both_themes(scheme):
 
 
 def test_no_text_is_smaller_than_the_body_size():
-    for name in make_figures.FIGURES:
+    for name in make_figures.outputs():
         sizes = [float(s) for s in re.findall(r"font-size: ([\d.]+)px",
                                              (FIGURE_DIR / name).read_text(encoding="utf-8"))]
         assert sizes and min(sizes) >= make_figures.BODY, name
+
+
+# --- the two figures of chapters 6 and 7: traced on real torch while drawn --------------------
+
+def test_load_pipeline_shows_the_traced_keys_in_the_order_torch_runs_the_steps():
+    run = make_figures.load_pipeline_run()
+    lanes = run["lanes"]
+    # spelled out, so a change of torch's load path cannot pass unnoticed
+    assert lanes["file"] == ["module.block.fc.weight", "module.fc.weight", "module.aux.weight"]
+    assert lanes["stripped"] == ["block.fc.weight", "fc.weight", "aux.weight"]
+    assert lanes["root"] == ["block.fc.weight", "head.weight", "aux.weight"]
+    assert lanes["block"] == ["block.proj.weight"] and run["version"] == 1 < run["new_version"]
+    assert run["missing"] == ["norm.weight", "norm.bias"]
+    assert run["unexpected"] == ["aux.weight", "aux.bias"]
+    for name in ["load_pipeline.svg", "load_pipeline.narrow.svg"]:
+        lines = [s.strip() for s in svg_lines(FIGURE_DIR / name)]
+        for keys in lanes.values():
+            assert all(k in lines for k in keys), (name, keys)
+        assert str(run["missing"]) in lines and str(run["unexpected"]) in lines, name
+        text = svg_text(FIGURE_DIR / name)
+        steps = ["strip the wrapper's prefix", "load_state_dict(sd, strict=False)",
+                 "the root: load pre-hooks", "block: the _version migration",
+                 "each module matches its own tensors", "the result"]
+        assert [text.index(s) for s in steps] == sorted(text.index(s) for s in steps), name
+        assert "local_metadata['version'] = 1 < 2" in text, name
+
+
+def test_the_load_order_the_figure_draws_is_torchs():
+    # pre-hooks run inside Module._load_from_state_dict, after a subclass's own migration code
+    # that calls it, and before the module looks for its keys; post-hooks after the subtree
+    source = inspect.getsource(nn.Module._load_from_state_dict)
+    assert source.index("_load_state_dict_pre_hooks") < source.index("local_state")
+    walk = inspect.getsource(nn.Module.load_state_dict)
+    assert walk.index("module._load_from_state_dict(") < walk.index("load(child") \
+        < walk.index("_load_state_dict_post_hooks") < walk.index("if strict:")
+    assert walk.index("state_dict = OrderedDict(state_dict)") < walk.index("def load(")
+
+
+def test_meta_loading_figure_shows_both_ways_and_what_it_checked():
+    run = make_figures.meta_load_run()
+    assert run["leftovers"] == ["2.weight", "2.bias"]
+    for name in ["meta_loading.svg", "meta_loading.narrow.svg"]:
+        text = svg_text(FIGURE_DIR / name)
+        ways = ["build on meta", "way 1: to_empty, then copy", "model.to_empty(device='cpu')",
+                "sd = torch.load(path, mmap=True)", "model.load_state_dict(sd)",
+                "the memory to_empty allocated", "way 2: assign",
+                "model.load_state_dict(sd, assign=True)", "the model's tensors: the file's pages"]
+        assert [text.index(s) for s in ways] == sorted(text.index(s) for s in ways), name
+        assert "(2.weight, 2.bias here, with strict=False)" in text, name
+        assert text.count("allocated: nothing") == 4 and "allocated: the whole model" in text, name
+
+
+def test_memory_region_tells_a_mapped_file_from_allocated_memory(tmp_path):
+    path = tmp_path / "t.pt"
+    torch.save({"w": torch.arange(4096.0)}, path)
+    mapped = torch.load(path, mmap=True)["w"]
+    assert make_figures.memory_region(mapped.data_ptr()) == str(path)
+    assert make_figures.memory_region(torch.arange(4096.0).data_ptr()) != str(path)
+    with pytest.raises(ValueError):
+        make_figures.memory_region(8)  # the zero page is mapped by no process
+
+
+# --- the Chinese twins ---------------------------------------------------------------------------
+
+CJK = re.compile(r"[\u2e80-\u9fff\u3000-\u303f\uff00-\uffef]")
+STYLE_ATTR = re.compile(r'<text style="([^"]*)" x="([\d.-]+)" y="([\d.-]+)"[^>]*>(.*?)</text>', re.S)
+
+
+def texts_with_style(path):
+    """(style, x, y, text) of every text element of an SVG."""
+    raw = path.read_text(encoding="utf-8")
+    return [(st, float(x), float(y), ET.fromstring(f"<t>{body}</t>").text or "")
+            for st, x, y, body in STYLE_ATTR.findall(raw)]
+
+
+EN = [name for name in make_figures.outputs() if ".zh_CN." not in name]
+
+
+def test_every_figure_has_a_chinese_twin_named_as_sphinx_looks_it_up():
+    # figure_language_filename's default is "{root}.{language}{ext}"
+    zh = [name for name in make_figures.outputs() if ".zh_CN." in name]
+    assert sorted(zh) == sorted(n.removesuffix(".svg") + ".zh_CN.svg" for n in EN)
+    assert "load_pipeline.narrow.zh_CN.svg" in zh
+
+
+@pytest.mark.parametrize("name", sorted(EN))
+def test_the_chinese_twin_translates_the_prose_and_keeps_code_and_data(name):
+    en = texts_with_style(FIGURE_DIR / name)
+    zh = texts_with_style(FIGURE_DIR / make_figures.localized(name, "zh_CN"))
+    assert not any(CJK.search(t) for _, _, _, t in en)
+    assert any(CJK.search(t) for _, _, _, t in zh)
+    # code, keys, values and torch's messages: the same monospace lines in the same order
+    mono = lambda texts: [t for st, _, _, t in texts if "Mono" in st]
+    assert mono(zh) == mono(en)
+    # no English label is left untranslated
+    labels = {k for k in make_figures.ZH if "{" not in k}
+    assert not labels & {t.strip() for st, _, _, t in zh if "Mono" not in st}
+    # Chinese text asks for a CJK font; DejaVu stays first so that Latin text keeps its metrics
+    for st, _, _, t in zh:
+        if CJK.search(t):
+            assert "font-family: 'DejaVu Sans', 'Noto Sans CJK SC'" in st, (t, st)
+
+
+def test_every_translation_is_used(fresh):
+    # the fixture's write_all() drew every figure in both languages
+    assert USED_LABELS == set(make_figures.ZH)
+
+
+def test_an_unused_or_missing_translation_fails_the_build(monkeypatch, tmp_path):
+    monkeypatch.setattr(make_figures, "FIGURES", {"module_tree.svg": make_figures.draw_module_tree})
+    monkeypatch.setitem(make_figures.ZH, "a label no figure has", "没有图用到的标签")
+    with pytest.raises(ValueError, match="a label no figure has"):
+        make_figures.write_all(tmp_path)
+    monkeypatch.delitem(make_figures.ZH, "a label no figure has")
+    monkeypatch.delitem(make_figures.ZH, "module")
+    with pytest.raises(KeyError, match="'module'"):
+        make_figures.write_all(tmp_path)
+    assert make_figures._language == "en"
+
+
+# --- nothing overflows, in either language -------------------------------------------------------
+
+def test_cjk_text_is_measured_one_em_a_character_and_wrapped_between_characters():
+    em = make_figures.BODY / 72
+    assert make_figures.width("张量参数缓冲区") == pytest.approx(7 * em)
+    assert make_figures.width("张量 tensor") == pytest.approx(2 * em + make_figures.width(" tensor"))
+    with pytest.raises(ValueError, match="code text stays in English"):
+        make_figures.width("张量", mono=True)
+    text = "每个参数和持久缓冲区按 prefix + name 查找。形状相同：复制。"
+    lines = make_figures.wrap(text, 6 * em + 0.01)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+    assert all(make_figures.width(s) <= 6 * em + 0.01 for s in lines)
+    assert not any(s[0] in "，。：；、）" for s in lines)  # punctuation never starts a line
+    assert make_figures.wrap("a plain English sentence", 1.2) == ["a plain English", "sentence"]
+
+
+def test_overflow_check_catches_text_wider_than_its_box():
+    c = make_figures.Canvas("t")
+    c.box(1, 1, 0.5, 0.3)
+    c.text(1.05, 1.15, "张量张量")  # 4 em = 0.56 in in a 0.5 in box
+    assert len(c.overflows(3)) == 1 and "张量张量" in c.overflows(3)[0]
+    c2 = make_figures.Canvas("t")
+    c2.box(1, 1, 0.7, 0.3)
+    c2.text(1.05, 1.15, "张量张量")
+    assert c2.overflows(3) == []
+    with pytest.raises(ValueError, match="overflows"):
+        c.save(make_figures.Path("unused.svg"), 3)
+
+
+@pytest.mark.parametrize("name", sorted(make_figures.outputs()))
+def test_no_text_leaves_the_card(name):
+    root = ET.parse(FIGURE_DIR / name).getroot()
+    card_w = float(root.get("width").removesuffix("pt"))
+    card_h = float(root.get("height").removesuffix("pt"))
+    for style, x, y, t in texts_with_style(FIGURE_DIR / name):
+        size = float(re.search(r"font-size: ([\d.]+)px", style).group(1))
+        w = 72 * make_figures.width(t, size=size, mono="Mono" in style, bold="font-weight: 700" in style)
+        anchor = re.search(r"text-anchor: (\w+)", style).group(1)
+        x0 = x - {"start": 0, "middle": w / 2, "end": w}[anchor]
+        assert 1.44 - 0.72 <= x0 and x0 + w <= card_w - 1.44 + 0.72, (t, x0, x0 + w, card_w)
+        assert size <= y <= card_h, (t, y)
