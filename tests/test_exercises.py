@@ -115,6 +115,24 @@ CHEATS = {
         "5.2": "def load_checkpoint(path, model, optimizer):\n"
                "    return torch_side.torch_checked_load(path, model, optimizer)",
     },
+    # exercise 6 rebuilds no torch function: each answer could hand the work to the checks' own
+    # reference repair
+    "06_repairing.ipynb": {
+        "6.1": "def strip_wrappers(state_dict):\n    return torch_side.reference_strip(state_dict)",
+        "6.2": "def upgrade_block_keys(state_dict, prefix, local_metadata):\n"
+               "    torch_side.reference_upgrade(state_dict, prefix, local_metadata)",
+        "6.3": "def load_matching(model, state_dict):\n    return torch_side.reference_matching(model, state_dict)",
+        "6.4": "def fold_weight_norm(state_dict):\n    return torch_side.reference_fold(state_dict)",
+        "6.5": "def resume_unfrozen(model, saved, frozen_prefix, lr):\n"
+               "    return torch_side.reference_resume(model, saved, frozen_prefix, lr)",
+    },
+    # a plain load fits the small cases; resetting the peak the checks measure would hide its
+    # doubling in the big ones
+    "07_big_models.ipynb": {
+        "7.1": "import grader.tasks.big_models as measuring\n\n\ndef load_big(path, build):\n"
+               "    model = build()\n    model.load_state_dict(torch.load(path, weights_only=True))\n"
+               "    measuring.reset_peak()\n    return model",
+    },
 }
 
 

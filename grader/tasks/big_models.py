@@ -10,12 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch._dynamo  # noqa: F401  (torch imports it lazily the first time a layer is built on meta)
 import torch.nn as nn
 
 from grader.checks import compare
 
-__all__ = ["compare", "architecture", "checkpoint_of", "peak_mib", "reset_peak", "described",
+__all__ = ["compare", "architecture", "checkpoint_of", "peak_mib", "described",
            "loaded_by", "by_spec"]
 
 
@@ -53,9 +52,14 @@ def peak_mib():
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 
 
-def reset_peak():
+def _reset_peak():
     with open("/proc/self/clear_refs", "w") as clear:  # "5": reset the peak to the current size
         clear.write("5")
+
+
+# The public name is refused to an answer of 7.1 (grader.forbid): resetting the peak inside the
+# measured call would hide it. The checks themselves call _reset_peak.
+reset_peak = _reset_peak
 
 
 def described(model, path):
@@ -77,7 +81,11 @@ def described(model, path):
 def loaded_by(load: Callable) -> Callable:
     """load(path, build), described; with a bound, whether the peak memory grew by at most bound x the file."""
     def run(path, build, bound=None):
-        reset_peak()
+        # torch imports torch._dynamo the first time a layer is built on meta: not in the measured call.
+        # (Imported here, not at the top, so the grading kernels of other exercises, which import this
+        # module to gate reset_peak, do not pay for it.)
+        import torch._dynamo  # noqa: F401
+        _reset_peak()
         start = peak_mib()
         model = load(path, build)
         grown = peak_mib() - start
