@@ -154,3 +154,26 @@ def test_calling_the_torch_function_being_rebuilt_fails_every_check(path):
             text = _text(cell)
             assert errors.get(i, (None,))[0] == "CheckFailed", cell.metadata.grade.task
             assert f"must not call" in text
+
+
+def test_resetting_the_measured_peak_inside_the_load_fails_the_memory_cases():
+    """Exercise 7 measures the peak of the learner's own process, which that process can reset;
+    a plain load (twice the checkpoint) that resets the peak before returning must still fail the
+    cases with a memory bound, while it passes those without one."""
+    path = next(p for p in EXERCISES if p.name == "07_big_models.ipynb")
+    nb = copy.deepcopy(notebooks.read(path))
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "answer"):
+            cell.source = ("def load_big(path, build):\n    model = build()\n"
+                           "    model.load_state_dict(torch.load(path, weights_only=True))\n"
+                           "    with open('/proc/self/clear_refs', 'w') as clear:\n        clear.write('5')\n"
+                           "    return model")
+    done = _run(nb, path, env={"GRADER_CHECKS": "raise"})
+    errors = _errors(done)
+    checks = [(i, cell) for i, cell in enumerate(done.cells) if notebooks.tagged(cell, "check")]
+    bounded = [i for i, cell in checks if "peak within" in cell.source]
+    assert bounded and len(bounded) < len(checks)
+    for i, cell in checks:
+        assert (errors.get(i, (None,))[0] == "CheckFailed") == (i in bounded), _text(cell)
+    for i in bounded:
+        assert "at ['peak within the bound']" in _text(done.cells[i])

@@ -78,20 +78,35 @@ def described(model, path):
             "ties": sorted(names for names in ties.values() if len(names) > 1)}
 
 
+def _raise_peak_by(mib: float) -> None:
+    """Touch `mib` MiB once and free them: the recorded peak now stands that far above the start."""
+    canary = torch.ones(int(mib * 2**20) // 4)
+    del canary
+
+
 def loaded_by(load: Callable) -> Callable:
-    """load(path, build), described; with a bound, whether the peak memory grew by at most bound x the file."""
+    """load(path, build), described; with a bound, whether the peak memory grew by at most bound x the file.
+
+    The peak is the process's own, which the process can reset (/proc/self/clear_refs): a load that
+    doubles memory and resets the peak before returning would look small. So before the call the
+    peak is raised to just under the bound; a peak found below that afterwards was reset inside the
+    call, and fails the bound like a peak above it."""
     def run(path, build, bound=None):
         # torch imports torch._dynamo the first time a layer is built on meta: not in the measured call.
         # (Imported here, not at the top, so the grading kernels of other exercises, which import this
         # module to gate reset_peak, do not pay for it.)
         import torch._dynamo  # noqa: F401
+        allowed = None if bound is None else bound * os.path.getsize(path) / 2**20
         _reset_peak()
         start = peak_mib()
+        if allowed is not None:
+            _raise_peak_by(0.95 * allowed)
+        floor = peak_mib()
         model = load(path, build)
-        grown = peak_mib() - start
+        top = peak_mib()
         result = described(model, path)
-        if bound is not None:
-            result["peak within the bound"] = grown <= bound * os.path.getsize(path) / 2**20
+        if allowed is not None:
+            result["peak within the bound"] = floor <= top <= start + allowed
         return result
     return run
 
