@@ -94,7 +94,7 @@ def loaded_by(load: Callable) -> Callable:
 
     The peak is the process's own, which the process can reset (/proc/self/clear_refs): a load that
     doubles memory and resets the peak before returning would look small. So before the call the
-    peak is raised to just under the bound; a peak found below that afterwards was reset inside the
+    peak is raised to 90% of the bound; a peak found below that afterwards was reset inside the
     call, and fails the bound like a peak above it."""
     def run(path, build, bound=None):
         # torch imports torch._dynamo the first time a layer is built on meta: not in the measured call.
