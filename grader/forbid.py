@@ -51,6 +51,13 @@ REBUILT: dict[str, tuple[str, ...]] = {
     # exercise 5's checks compute torch's side with the grader's own reference code
     "5.1": ("grader.tasks.checkpointing.spec_save",),
     "5.2": ("grader.tasks.checkpointing.torch_load", "grader.tasks.checkpointing.torch_checked_load"),
+    # exercise 6's checks compare with the reference repairs, exercise 7's reset the peak it measures
+    "6.1": ("grader.tasks.repairing.reference_strip",),
+    "6.2": ("grader.tasks.repairing.reference_upgrade",),
+    "6.3": ("grader.tasks.repairing.reference_matching",),
+    "6.4": ("grader.tasks.repairing.reference_fold",),
+    "6.5": ("grader.tasks.repairing.reference_resume",),
+    "7.1": ("grader.tasks.big_models.reset_peak",),
 }
 
 

@@ -28,12 +28,12 @@ Covered:
   register_load_state_dict_pre_hook / _post_hook) and `_version`-based migration in
   _load_from_state_dict
 - the meta device: to_empty, the warning when a load copies into meta parameters
-- functional_call(module, params_and_buffers, args, kwargs, tie_weights=True), one dict
+- functional_call(module, a dict or a list/tuple of dicts, args, kwargs, tie_weights=True,
+  strict=False), with torch's errors
 
 Not covered (torch.nn has these; purenn does not claim them):
 - hooks: forward and backward hooks
 - set_submodule
-- functional_call's strict= and a tuple of dicts
 - call_super_init
 - share_memory, cuda and the other device shortcuts besides cpu
 - torch.__future__ conversion flags: overwrite_module_params_on_conversion and

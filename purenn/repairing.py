@@ -6,13 +6,9 @@ __all__ = ['RemovableHandle']
 import inspect
 import itertools
 from collections import OrderedDict
-from collections import abc as container_abcs
-
-import torch
 
 from purenn.parameter import add_to_class
 from purenn.registration import Module
-from purenn.state_dict import _IncompatibleKeys
 
 
 class RemovableHandle:
@@ -99,47 +95,3 @@ def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, miss
 
 Module.state_dict.__wrapped__ = _state_dict_without_hooks
 Module._load_from_state_dict.__wrapped__ = _load_from_state_dict_without_hooks
-
-
-# %% chapters/06_repairing.ipynb, cell 51
-@add_to_class(Module)
-def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
-    """Copy (or, with assign, place) every entry into the tree; run post-hooks; report mismatches."""
-    if not isinstance(state_dict, container_abcs.Mapping):
-        raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-    missing_keys, unexpected_keys, error_msgs = [], [], []
-    metadata = getattr(state_dict, "_metadata", None)
-    state_dict = OrderedDict(state_dict)
-    if metadata is not None:
-        state_dict._metadata = metadata
-
-    def load(module, local_state_dict, prefix=""):
-        local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
-        if assign:
-            local_metadata["assign_to_params_buffers"] = assign
-        module._load_from_state_dict(local_state_dict, prefix, local_metadata, True,
-                                     missing_keys, unexpected_keys, error_msgs)
-        for name, child in module._modules.items():
-            if child is not None:
-                child_prefix = prefix + name + "."
-                load(child, {k: v for k, v in local_state_dict.items() if k.startswith(child_prefix)},
-                     child_prefix)
-        incompatible_keys = _IncompatibleKeys(missing_keys, unexpected_keys)
-        for hook in _hooks(module, "_load_state_dict_post_hooks").values():
-            if hook(module, incompatible_keys) is not None:
-                raise AssertionError(
-                    "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to "
-                    "return new values, if incompatible_keys need to be modified, it should be done inplace.")
-
-    load(self, state_dict)
-    if strict:
-        if unexpected_keys:
-            error_msgs.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
-                ", ".join(f'"{k}"' for k in unexpected_keys)))
-        if missing_keys:
-            error_msgs.insert(0, "Missing key(s) in state_dict: {}. ".format(
-                ", ".join(f'"{k}"' for k in missing_keys)))
-    if error_msgs:
-        raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
-            self.__class__.__name__, "\n\t".join(error_msgs)))
-    return _IncompatibleKeys(missing_keys, unexpected_keys)

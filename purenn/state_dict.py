@@ -153,6 +153,12 @@ def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False)
                 child_prefix = prefix + name + "."
                 load(child, {k: v for k, v in local_state_dict.items() if k.startswith(child_prefix)},
                      child_prefix)
+        incompatible_keys = _IncompatibleKeys(missing_keys, unexpected_keys)  # post-hooks edit in place
+        for hook in vars(module).get("_load_state_dict_post_hooks", {}).values():
+            if hook(module, incompatible_keys) is not None:
+                raise AssertionError(
+                    "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to "
+                    "return new values, if incompatible_keys need to be modified, it should be done inplace.")
 
     load(self, state_dict)
     if strict:

@@ -10,6 +10,7 @@ import random
 import warnings
 from collections import OrderedDict
 
+import pytest
 import torch
 import torch.nn as nn
 from hypothesis import assume, given, settings
@@ -65,25 +66,36 @@ def test_to_empty(seed):
     assert emptied(purenn, spec) == emptied(nn, spec)
 
 
-def borrowed(lib, spec, seed):
-    """functional_call with random tensors for some names (one name per tensor) on a tree."""
+def borrowed(lib, spec, seed, split=False, strict=False):
+    """functional_call with random tensors for some names (one name per tensor) on a tree; with
+    `split`, the tensors come in a random number of dicts and sometimes with a name the tree lacks."""
     model, _ = build(lib, spec, seed=1)
     before = [(k, v.tolist()) for k, v in model.state_dict().items()]
     rng = random.Random(seed)
     named = dict(model.named_parameters()) | dict(model.named_buffers())
     chosen = rng.sample(sorted(named), rng.randint(0, len(named)))
     tensors = {name: torch.full_like(named[name].detach(), float(rng.randint(-9, 9))) for name in chosen}
+    given = tensors
+    if split:
+        if rng.random() < 0.3:
+            tensors["ghost"] = torch.ones(1)
+        given = [{} for _ in range(rng.randint(1, 3))]
+        for name, tensor in tensors.items():
+            rng.choice(given)[name] = tensor
+        given = tuple(given) if rng.random() < 0.5 else given
     seen = []
 
     def forward():
         seen.extend((n, type(t).__name__, t.tolist()) for n, t in model.named_parameters(remove_duplicate=False))
         seen.extend((n, t.tolist()) for n, t in model.named_buffers(remove_duplicate=False))
+        seen.append(("ghost", hasattr(model, "ghost")))
         return len(seen)
 
     model.forward = forward
     call = purenn.functional_call if lib is purenn else functional_call
-    result = attempt(lambda: call(model, tensors, ()))
-    return result, seen, before == [(k, v.tolist()) for k, v in model.state_dict().items()]
+    result = attempt(lambda: call(model, given, (), strict=strict))
+    return (result, seen, before == [(k, v.tolist()) for k, v in model.state_dict().items()],
+            hasattr(model, "ghost"))
 
 
 def shares_submodules(spec):
@@ -101,6 +113,43 @@ def test_functional_call(seed, choice):
     spec = random_spec(random.Random(seed))
     assume(not shares_submodules(spec))
     assert borrowed(purenn, spec, choice) == borrowed(nn, spec, choice)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**16), st.booleans())
+def test_functional_call_with_several_dicts_and_strict(seed, choice, strict):
+    spec = random_spec(random.Random(seed))
+    assume(not shares_submodules(spec))
+    ours = borrowed(purenn, spec, choice, split=True, strict=strict)
+    assert ours == borrowed(nn, spec, choice, split=True, strict=strict)
+
+
+def test_strict_functional_call_reports_missing_and_unexpected_names():
+    """The strict check sees both kinds of wrong name, after tied names are filled in."""
+    results = []
+    for lib, call in ((purenn, purenn.functional_call), (nn, functional_call)):
+        model = lib.Sequential(lib.Linear(2, 2), lib.Linear(2, 2, bias=False))
+        model[1].weight = model[0].weight
+        x = torch.ones(2)
+        tied = call(model, {"0.weight": torch.eye(2), "0.bias": torch.zeros(2)}, (x,), strict=True)
+        untied = attempt(lambda: call(model, ({"0.weight": torch.eye(2)}, {"0.bias": torch.zeros(2), "x": x}), (x,),
+                                      strict=True, tie_weights=False))
+        results.append((tied.tolist(), untied))
+    assert results[0] == results[1]
+    assert results[1] == ([1.0, 1.0], "RuntimeError: Error(s) in reparametrizing for Sequential:\n\t"
+                                      "Unexpected key(s): 'x'.\n\tMissing key(s): '1.weight'.")
+
+
+@pytest.mark.parametrize("dicts", [3, "ab", [{"0.bias": torch.zeros(2)}, None], ({"0.bias": torch.zeros(2)},) * 2,
+                                   {"0.bias": 1.0}], ids=["int", "str", "list with None", "same key twice", "a float"])
+def test_functional_call_refuses_what_torch_refuses(dicts):
+    errors = []
+    for lib, call in ((purenn, purenn.functional_call), (nn, functional_call)):
+        model = lib.Sequential(lib.Linear(2, 2))
+        own = model[0].bias
+        errors.append(attempt(lambda: call(model, dicts, (torch.ones(2),))))
+        assert model[0].bias is own
+    assert errors[0] == errors[1] and errors[1].startswith(("ValueError", "TypeError"))
 
 
 def test_functional_call_restores_after_an_error():

@@ -115,6 +115,24 @@ CHEATS = {
         "5.2": "def load_checkpoint(path, model, optimizer):\n"
                "    return torch_side.torch_checked_load(path, model, optimizer)",
     },
+    # exercise 6 rebuilds no torch function: each answer could hand the work to the checks' own
+    # reference repair
+    "06_repairing.ipynb": {
+        "6.1": "def strip_wrappers(state_dict):\n    return torch_side.reference_strip(state_dict)",
+        "6.2": "def upgrade_block_keys(state_dict, prefix, local_metadata):\n"
+               "    torch_side.reference_upgrade(state_dict, prefix, local_metadata)",
+        "6.3": "def load_matching(model, state_dict):\n    return torch_side.reference_matching(model, state_dict)",
+        "6.4": "def fold_weight_norm(state_dict):\n    return torch_side.reference_fold(state_dict)",
+        "6.5": "def resume_unfrozen(model, saved, frozen_prefix, lr):\n"
+               "    return torch_side.reference_resume(model, saved, frozen_prefix, lr)",
+    },
+    # a plain load fits the small cases; resetting the peak the checks measure would hide its
+    # doubling in the big ones
+    "07_big_models.ipynb": {
+        "7.1": "import grader.tasks.big_models as measuring\n\n\ndef load_big(path, build):\n"
+               "    model = build()\n    model.load_state_dict(torch.load(path, weights_only=True))\n"
+               "    measuring.reset_peak()\n    return model",
+    },
 }
 
 
@@ -136,3 +154,26 @@ def test_calling_the_torch_function_being_rebuilt_fails_every_check(path):
             text = _text(cell)
             assert errors.get(i, (None,))[0] == "CheckFailed", cell.metadata.grade.task
             assert f"must not call" in text
+
+
+def test_resetting_the_measured_peak_inside_the_load_fails_the_memory_cases():
+    """Exercise 7 measures the peak of the learner's own process, which that process can reset;
+    a plain load (twice the checkpoint) that resets the peak before returning must still fail the
+    cases with a memory bound, while it passes those without one."""
+    path = next(p for p in EXERCISES if p.name == "07_big_models.ipynb")
+    nb = copy.deepcopy(notebooks.read(path))
+    for cell in nb.cells:
+        if notebooks.tagged(cell, "answer"):
+            cell.source = ("def load_big(path, build):\n    model = build()\n"
+                           "    model.load_state_dict(torch.load(path, weights_only=True))\n"
+                           "    with open('/proc/self/clear_refs', 'w') as clear:\n        clear.write('5')\n"
+                           "    return model")
+    done = _run(nb, path, env={"GRADER_CHECKS": "raise"})
+    errors = _errors(done)
+    checks = [(i, cell) for i, cell in enumerate(done.cells) if notebooks.tagged(cell, "check")]
+    bounded = [i for i, cell in checks if "peak within" in cell.source]
+    assert bounded and len(bounded) < len(checks)
+    for i, cell in checks:
+        assert (errors.get(i, (None,))[0] == "CheckFailed") == (i in bounded), _text(cell)
+    for i in bounded:
+        assert "at ['peak within the bound']" in _text(done.cells[i])

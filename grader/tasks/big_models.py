@@ -3,6 +3,7 @@ their checkpoints in temporary files, the process's peak resident memory, and wh
 determines about the model."""
 from __future__ import annotations
 
+import mmap
 import os
 import tempfile
 from collections import OrderedDict
@@ -10,12 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch._dynamo  # noqa: F401  (torch imports it lazily the first time a layer is built on meta)
 import torch.nn as nn
 
 from grader.checks import compare
 
-__all__ = ["compare", "architecture", "checkpoint_of", "peak_mib", "reset_peak", "described",
+__all__ = ["compare", "architecture", "checkpoint_of", "peak_mib", "described",
            "loaded_by", "by_spec"]
 
 
@@ -53,9 +53,14 @@ def peak_mib():
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 
 
-def reset_peak():
+def _reset_peak():
     with open("/proc/self/clear_refs", "w") as clear:  # "5": reset the peak to the current size
         clear.write("5")
+
+
+# The public name is refused to an answer of 7.1 (grader.forbid): resetting the peak inside the
+# measured call would hide it. The checks themselves call _reset_peak.
+reset_peak = _reset_peak
 
 
 def described(model, path):
@@ -74,16 +79,39 @@ def described(model, path):
             "ties": sorted(names for names in ties.values() if len(names) > 1)}
 
 
+def _raise_peak_by(mib: float) -> None:
+    """Touch `mib` MiB of fresh anonymous memory and unmap it: the recorded peak now stands that far
+    above the current size. (An mmap of its own, not the allocator's: freed memory that malloc kept
+    would be counted again under the load.)"""
+    with mmap.mmap(-1, int(mib * 2**20)) as canary:
+        pages = torch.frombuffer(canary, dtype=torch.uint8)
+        pages.fill_(1)
+        del pages
+
+
 def loaded_by(load: Callable) -> Callable:
-    """load(path, build), described; with a bound, whether the peak memory grew by at most bound x the file."""
+    """load(path, build), described; with a bound, whether the peak memory grew by at most bound x the file.
+
+    The peak is the process's own, which the process can reset (/proc/self/clear_refs): a load that
+    doubles memory and resets the peak before returning would look small. So before the call the
+    peak is raised to 90% of the bound; a peak found below that afterwards was reset inside the
+    call, and fails the bound like a peak above it."""
     def run(path, build, bound=None):
-        reset_peak()
+        # torch imports torch._dynamo the first time a layer is built on meta: not in the measured call.
+        # (Imported here, not at the top, so the grading kernels of other exercises, which import this
+        # module to gate reset_peak, do not pay for it.)
+        import torch._dynamo  # noqa: F401
+        allowed = None if bound is None else bound * os.path.getsize(path) / 2**20
+        _reset_peak()
         start = peak_mib()
+        if allowed is not None:
+            _raise_peak_by(0.9 * allowed)
+        floor = peak_mib()
         model = load(path, build)
-        grown = peak_mib() - start
+        top = peak_mib()
         result = described(model, path)
-        if bound is not None:
-            result["peak within the bound"] = grown <= bound * os.path.getsize(path) / 2**20
+        if allowed is not None:
+            result["peak within the bound"] = floor <= top <= start + allowed
         return result
     return run
 

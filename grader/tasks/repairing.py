@@ -3,6 +3,7 @@ the way each task describes (wrapped, written by an older block version, for ano
 weight-norm keys, by an optimizer over fewer parameters), and the reference repairs."""
 from __future__ import annotations
 
+import sys
 import warnings
 from collections import OrderedDict
 
@@ -13,11 +14,11 @@ from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 from grader.checks import compare
 
 __all__ = ["compare", "random_spec", "build", "loaded",
-           "WRAPPERS", "wrapped_case", "reference_strip", "repaired_with",
-           "BlockV1", "ReferenceBlock", "leaf_of", "versioned_case", "migrated_with",
-           "head_case", "matched_with", "reference_matching", "resized",
-           "normed_leaf", "weight_norm_case", "folded_with", "reference_fold",
-           "frozen_run", "resumed_with", "reference_resume"]
+           "WRAPPERS", "wrapped_case", "repaired_with",
+           "BlockV1", "leaf_of", "versioned_case", "migrated_with",
+           "head_case", "matched_with", "resized",
+           "normed_leaf", "weight_norm_case", "folded_with",
+           "frozen_run", "resumed_with", "torch_side"]
 
 NAMES = ["encoder", "decoder", "layer", "head", "norm", "mlp", "out"]
 
@@ -128,11 +129,15 @@ class ReferenceBlock(nn.Module):
         self.norm = nn.BatchNorm1d(width)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, *rest):
-        if (local_metadata.get("version") or 1) < 2:
-            for key in list(state_dict):
-                if key.startswith(prefix + "fc."):
-                    state_dict[prefix + "proj." + key[len(prefix + "fc."):]] = state_dict.pop(key)
+        reference_upgrade(state_dict, prefix, local_metadata)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, *rest)
+
+
+def reference_upgrade(state_dict, prefix, local_metadata):
+    if (local_metadata.get("version") or 1) < 2:
+        for key in list(state_dict):
+            if key.startswith(prefix + "fc."):
+                state_dict[prefix + "proj." + key[len(prefix + "fc."):]] = state_dict.pop(key)
 
 
 def leaf_of(block_class):
@@ -285,3 +290,9 @@ def reference_resume(model, saved, frozen_prefix, lr):
     optimizer.load_state_dict(saved)
     optimizer.add_param_group({"params": [p for n, p in named if n.startswith(frozen_prefix)], "lr": lr})
     return optimizer
+
+
+# The checks reach the reference repairs as `torch_side.reference_strip` and so on: attributes of
+# this module, looked up when called, which grader.forbid refuses to an answer of the task they
+# solve (a name imported into the notebook would keep the original).
+torch_side = sys.modules[__name__]
