@@ -2,7 +2,7 @@
 __all__ = ['functional_call']
 
 
-# %% chapters/07_big_models.ipynb, cell 28
+# %% chapters/07_big_models.ipynb, cell 29
 import torch
 
 from purenn.parameter import add_to_class
@@ -15,7 +15,7 @@ def to_empty(self, *, device, recurse: bool = True):
     return self._apply(lambda t: torch.empty_like(t, device=device), recurse=recurse)
 
 
-# %% chapters/07_big_models.ipynb, cell 31
+# %% chapters/07_big_models.ipynb, cell 32
 from collections import Counter
 from collections.abc import Sequence
 

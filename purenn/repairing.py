@@ -2,7 +2,7 @@
 __all__ = ['RemovableHandle']
 
 
-# %% chapters/06_repairing.ipynb, cell 47
+# %% chapters/06_repairing.ipynb, cell 48
 import inspect
 import itertools
 from collections import OrderedDict
@@ -65,7 +65,7 @@ def register_load_state_dict_post_hook(self, hook) -> RemovableHandle:
     return _register(self, "_load_state_dict_post_hooks", hook)
 
 
-# %% chapters/06_repairing.ipynb, cell 49
+# %% chapters/06_repairing.ipynb, cell 50
 _state_dict_without_hooks = inspect.unwrap(Module.state_dict)
 _load_from_state_dict_without_hooks = inspect.unwrap(Module._load_from_state_dict)
 
