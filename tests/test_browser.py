@@ -636,7 +636,8 @@ def _switch(tab, expected: str):
     assert link.count() == 1, f"{link.count()} visible language switches on {tab.page.url}"
     box = link.first.bounding_box()
     width = tab.page.evaluate("document.documentElement.clientWidth")
-    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, f"switch off screen: {box}"
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] >= 0, \
+        f"switch (partly) off screen: {box}"
     link.first.click()
     tab.page.wait_for_url(expected)
     assert tab.page.locator("article.bd-article h1").first.is_visible(), expected
