@@ -82,8 +82,9 @@ def browser(playwright_api):
 
 
 @pytest.fixture(scope="module")
-def html_dir(playwright_api, built_book):
-    """The book, built once for the session into a private directory (never the shared _build)."""
+def html_dir(playwright_api, built_book, zh_book):
+    """The book, built once for the session into a private directory (never the shared _build),
+    with its Chinese edition in zh_CN/ as `make book` lays it out (every page links to it)."""
     return built_book
 
 

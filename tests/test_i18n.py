@@ -209,6 +209,14 @@ def test_title_language_captions_and_glossary(zh_book):
     assert f'href="{i18n.GLOSSARY}.html"' in page, "the glossary is not in the Chinese toc"
 
 
+def test_interface_strings_are_chinese(zh_book):
+    page = (zh_book / "chapters" / "01_parameter.html").read_text(encoding="utf-8")
+    theme = {e.msgid: e.msgstr for e in entries(i18n.THEME_CATALOG)}
+    assert theme and all(f'"{msgstr}"' in page for msgstr in theme.values())
+    assert 'placeholder="搜索本书…"' in page and 'aria-label="搜索"' in page
+    assert not any(f'"{msgid}"' in page for msgid in theme)
+
+
 def test_search_index_holds_chinese_words(zh_book):
     index = (zh_book / "searchindex.js").read_text(encoding="utf-8")
     terms = json.loads(index[index.index("(") + 1:index.rindex(")")])["terms"]

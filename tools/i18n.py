@@ -186,6 +186,8 @@ def zh_config(work: Path) -> tuple[Path, Path]:
         "language": LANG,
         "html_search_language": "zh",  # Sphinx splits Chinese text into words with jieba
     })
+    # the search field's placeholder is a theme option, not a translated string
+    options.setdefault("html_theme_options", {})["search_bar_text"] = "搜索本书…"
     # jupyter-book resolves these folders relative to the configuration file
     sphinx["local_extensions"] = {name: str((ROOT / folder).resolve())
                                   for name, folder in (sphinx.get("local_extensions") or {}).items()}
