@@ -151,6 +151,18 @@ def test_drift_reports_new_changed_and_orphaned_messages(tmp_path):
     assert "Kept" not in found
 
 
+def test_drift_reports_a_template_string_missing_from_the_theme_catalog(tmp_path):
+    templates, locale = tmp_path / "pot", tmp_path / "po"
+    theme = _catalog(tmp_path / "theme" / "sphinx.po", {"Color mode": "颜色模式"})
+    _catalog(templates / "sphinx.pot", {"Color mode": ""})
+    _catalog(templates / "a.pot", {"Text": ""})
+    _catalog(locale / "a.po", {"Text": "文本"})
+    assert i18n.drift(templates, locale, theme) == []
+    _catalog(templates / "sphinx.pot", {"Color mode": "", "Toggle primary sidebar": ""})
+    assert i18n.drift(templates, locale, theme) == \
+        ["sphinx.po: a string of _templates/ not in the catalog: 'Toggle primary sidebar'"]
+
+
 def test_check_names_a_missing_catalog_in_one_line():
     run = subprocess.run([sys.executable, "-m", "tools.i18n", "check", "no/such.po"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)

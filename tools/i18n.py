@@ -42,6 +42,7 @@ LOCALE = ROOT / "locale" / LANG / "LC_MESSAGES"
 THEME_LOCALE = ROOT / "locale" / "theme"
 THEME_CATALOG = THEME_LOCALE / LANG / "LC_MESSAGES" / "sphinx.po"
 POT = ROOT / "_build" / "pot"
+TEMPLATE_POT = "sphinx.pot"  # what the gettext builder extracts from _templates/
 HTML = ROOT / "_build" / "html"
 ZH_WORK = ROOT / "_build" / LANG  # the generated configuration and the edition's own build
 ZH_FOLDER = LANG  # the Chinese edition's folder inside the English HTML
@@ -138,8 +139,11 @@ def extract(out: Path = POT) -> Path:
 
 def update() -> int:
     """Extract the English messages and merge them into the catalogs."""
+    templates = extract()
+    # the strings of _templates/ are the theme's catalog (THEME_CATALOG), not a page's
+    (templates / TEMPLATE_POT).unlink(missing_ok=True)
     subprocess.run([str(Path(sys.executable).with_name("sphinx-intl")), "update", "-p",
-                    str(extract()), "-l", LANG, "-d", str(ROOT / "locale")],
+                    str(templates), "-l", LANG, "-d", str(ROOT / "locale")],
                    check=True, stdout=subprocess.DEVNULL)
     return 0
 
@@ -148,10 +152,18 @@ def _msgids(path: Path) -> set[str]:
     return {e.msgid for e in polib.pofile(str(path)) if not e.obsolete}
 
 
-def drift(templates: Path, locale: Path = LOCALE) -> list[str]:
-    """How the catalogs under `locale` differ from the extracted templates; empty when in sync."""
+def drift(templates: Path, locale: Path = LOCALE, theme: Path = THEME_CATALOG) -> list[str]:
+    """How the catalogs under `locale` differ from the extracted templates; empty when in sync.
+
+    The strings of the book's own HTML templates (`_("...")` in _templates/, extracted into
+    sphinx.pot) must be in the theme's catalog.
+    """
     found = []
-    pots = {p.relative_to(templates).with_suffix(".po") for p in templates.rglob("*.pot")}
+    if (templates / TEMPLATE_POT).exists():
+        found += [f"{theme.name}: a string of _templates/ not in the catalog: {msgid!r}"
+                  for msgid in sorted(_msgids(templates / TEMPLATE_POT) - _msgids(theme))]
+    pots = {p.relative_to(templates).with_suffix(".po") for p in templates.rglob("*.pot")
+            if p.relative_to(templates) != Path(TEMPLATE_POT)}
     pos = {p.relative_to(locale) for p in locale.rglob("*.po")}
     found += [f"{po}: no catalog for this page (run python -m tools.i18n update)"
               for po in sorted(pots - pos)]
