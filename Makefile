@@ -12,10 +12,11 @@ PYTEST_ARGS ?=
 LAB_ARGS ?=
 AS_ROOT  := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help book test test-fast bench-test lab normalize export release notebooks figures grade grade-batch student-kit gradescope bench-grade bench bench-quick clean
+.PHONY: help book catalogs test test-fast bench-test lab normalize export release notebooks figures grade grade-batch student-kit gradescope bench-grade bench bench-quick clean
 
 help:
-	@echo "make book       build the HTML book into _build/html"
+	@echo "make book       build the HTML book into _build/html, and its Chinese edition into _build/html/zh_CN"
+	@echo "make catalogs   after an English edit: merge the new text into locale/zh_CN (changed messages turn fuzzy), then list what needs translating"
 	@echo "make test       run the whole test suite (nbval, sync checks, book build, grader) on TEST_JOBS=2 workers"
 	@echo "make test-fast  the same without the tests marked slow (end to end), for the edit-run loop"
 	@echo "make lab        open the notebooks in JupyterLab (also as root; LAB_ARGS=... adds options)"
@@ -41,6 +42,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	$(PY) -m tools.i18n build
+
+catalogs: $(STAMP)
+	$(PY) -m tools.i18n update
+	-$(PY) -m tools.i18n check  # a report: make test fails while a message is untranslated
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)

@@ -4,6 +4,11 @@ For an image `figures/NAME.svg` next to which `figures/NAME.narrow.svg` exists, 
 node for the narrow file is inserted right after it. Sphinx copies both into `_images/`; the
 wide one gets the class `figure-wide`, the narrow one `figure-narrow`, and `_static/custom.css`
 shows one of them depending on the width of the screen. Without the narrow file nothing changes.
+
+In a translated edition (`language` set, e.g. zh_CN), Sphinx replaces each image by its language
+twin where one exists (`figure_language_filename`, by default `NAME.zh_CN.svg`), the narrow one
+included (`NAME.narrow.zh_CN.svg`); a figure without a twin in that language shows the English one.
+A narrow figure drawn only in the edition's language still counts as a narrow twin.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
+from sphinx.util.i18n import get_image_filename_for_language
 
 SUFFIX = ".svg"
 NARROW = ".narrow.svg"
@@ -31,7 +37,8 @@ class NarrowFigures(SphinxTransform):
         doc_dir = Path(self.env.doc2path(self.env.docname)).parent
         for image in list(self.document.findall(nodes.image)):
             twin = narrow_uri(image["uri"])
-            if twin is None or not (doc_dir / twin).is_file():
+            if twin is None or not any((doc_dir / uri).is_file() for uri in (
+                    twin, get_image_filename_for_language(twin, self.env))):
                 continue
             narrow = image.deepcopy()
             narrow["uri"] = twin

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import notebooks
+from tools import i18n, notebooks
 
 CHAPTERS = notebooks.toc_notebooks("chapters")
 SOLUTIONS = notebooks.toc_notebooks("solutions")
@@ -67,3 +67,26 @@ def build_book(out: Path) -> Path:
 def built_book(once) -> Path:
     """The HTML book, built once per run (however many workers ask) in a private folder."""
     return once("book", build_book)
+
+
+@pytest.fixture(scope="session")
+def built_zh_book(once, built_book) -> tuple[int, str]:
+    """The Chinese edition, built once per run into built_book/zh_CN: (exit status, build log).
+
+    A build with warnings still writes its pages (--keep-going); tests/test_i18n.py fails on them.
+    """
+    return once("book_zh", lambda folder: i18n.build(built_book, folder))
+
+
+@pytest.fixture(scope="session")
+def zh_book(built_book, built_zh_book) -> Path:
+    """The Chinese edition's HTML folder (inside the English one, as `make book` lays it out)."""
+    html = built_book / i18n.ZH_FOLDER
+    assert (html / "index.html").exists(), built_zh_book[1][-3000:]
+    return html
+
+
+@pytest.fixture(scope="session")
+def english_templates(once) -> Path:
+    """The English messages of the current source, extracted once per run (.pot files)."""
+    return once("pot", i18n.extract)

@@ -10,6 +10,10 @@ figure shows one variant whose smallest text is at least 9 CSS px, and figures t
 book's dark theme. Screenshots at both widths (and one in the dark theme) are saved to
 `test-artifacts/`.
 
+The Chinese edition (in `zh_CN/` of the same site) loads without errors and with resolving links
+on every page, its search finds 张量 and `named_parameters`, and the language switch in the header
+leads from every page to the same page in the other language and back, at both widths.
+
 The browser is `$BOOK_CHROMIUM` (default /usr/bin/chromium; `.ci/run` installs it). Without it
 these tests are skipped, except under CI=true, where they fail.
 """
@@ -30,6 +34,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 import pytest
 
 from conftest import toc_pages
+from tools import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -91,8 +96,9 @@ def browser(playwright_api):
 
 
 @pytest.fixture(scope="module")
-def html_dir(playwright_api, built_book):
-    """The book, built once for the session into a private directory (never the shared _build)."""
+def html_dir(playwright_api, built_book, zh_book):
+    """The book, built once for the session into a private directory (never the shared _build),
+    with its Chinese edition in zh_CN/ as `make book` lays it out (every page links to it)."""
     return built_book
 
 
@@ -305,7 +311,12 @@ def test_page_loads_without_errors(visit, site, docname):
 
 @pytest.mark.parametrize("docname", PAGES)
 def test_internal_links_and_images_resolve(visit, site, docname):
-    seen = visit(docname)
+    broken = broken_links(visit(docname), site)
+    assert not broken, f"on {docname}.html:\n" + "\n".join(broken)
+
+
+def broken_links(seen: dict, site: str) -> list[str]:
+    """The links and images of a visited page that do not resolve on the site."""
     here = urldefrag(seen["url"]).url
     broken = []
     for item in seen["links"]:
@@ -326,7 +337,7 @@ def test_internal_links_and_images_resolve(visit, site, docname):
             ids = seen["ids"] if target == here else ids_in(target)
             if fragment not in ids:
                 broken.append(f"{what}: no element with id {fragment!r} in {target}")
-    assert not broken, f"on {docname}.html:\n" + "\n".join(broken)
+    return broken
 
 
 @pytest.mark.parametrize("docname", PAGES)
@@ -593,3 +604,105 @@ def test_screenshots_at_both_widths(browser, site, width):
             tab.assert_clean(everything=False)
         finally:
             tab.close()
+
+
+# --- the Chinese edition ----------------------------------------------------------------------
+
+ZH_PAGES = PAGES + [i18n.GLOSSARY]
+ZH_SEARCH_TERMS = ["张量", SEARCH_TERM]
+ZH_SHOTS = {"intro": PAGES[0], "chapter": CHAPTERS[0], "figure": FIGURE_PAGE,
+            "glossary": i18n.GLOSSARY}
+
+
+@pytest.fixture(scope="module")
+def zh_site(site, zh_book):
+    return urljoin(site, f"{i18n.ZH_FOLDER}/")
+
+
+@pytest.mark.parametrize("docname", ZH_PAGES)
+def test_chinese_page_loads_and_its_links_resolve(browser, zh_site, site, docname):
+    tab = Tab(browser, zh_site)
+    try:
+        seen = tab.inspect(f"{docname}.html")
+        assert tab.page.evaluate("document.documentElement.lang") == "zh-CN"
+    finally:
+        tab.close()
+    assert seen["url"] == url_of(zh_site, docname)
+    assert not seen["problems"], "\n".join(seen["problems"])
+    assert seen["heading"], "no visible heading"
+    broken = broken_links(seen, site)
+    assert not broken, f"on zh_CN/{docname}.html:\n" + "\n".join(broken)
+
+
+def _search(tab, term: str) -> list[str]:
+    """Search from the first page with the visible search button; the result pages' URLs."""
+    tab.goto(f"{PAGES[0]}.html")
+    tab.page.locator("button.search-button__button").locator("visible=true").first.click()
+    box = tab.page.locator("#pst-search-dialog input[name=q]")
+    box.fill(term)
+    box.press("Enter")
+    tab.page.wait_for_url("**/search.html?q=*")
+    tab.page.locator("#search-results .search-summary").wait_for()  # the search has finished
+    tab.page.wait_for_load_state("networkidle")
+    results = tab.page.locator("#search-results ul.search li a")
+    return [urldefrag(url).url for url in results.evaluate_all("els => els.map(a => a.href)")]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("term", ZH_SEARCH_TERMS)
+def test_chinese_search_finds(browser, zh_site, zh_book, term, width):
+    mentioning = [name for name in ZH_PAGES if term in article_text(zh_book, name)]
+    assert mentioning, f"no page of the Chinese edition mentions {term}"
+    tab = Tab(browser, zh_site, width=width)
+    try:
+        found = _search(tab, term)
+        missing = [name for name in mentioning if url_of(zh_site, name) not in found]
+        assert found and not missing, f"search for {term} misses {missing}; found {found}"
+        tab.assert_clean()
+    finally:
+        tab.close()
+
+
+def _switch(tab, expected: str):
+    link = tab.page.locator("a.language-switch").locator("visible=true")
+    assert link.count() == 1, f"{link.count()} visible language switches on {tab.page.url}"
+    box = link.first.bounding_box()
+    width = tab.page.evaluate("document.documentElement.clientWidth")
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] >= 0, \
+        f"switch (partly) off screen: {box}"
+    link.first.click()
+    tab.page.wait_for_url(expected)
+    assert tab.page.locator("article.bd-article h1").first.is_visible(), expected
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_language_switch_reaches_the_same_page_both_ways(browser, site, zh_site, width):
+    tab = Tab(browser, site, width=width)
+    try:
+        for docname in PAGES:
+            tab.goto(f"{docname}.html")
+            _switch(tab, url_of(zh_site, docname))
+            assert tab.page.evaluate("document.documentElement.lang") == "zh-CN"
+            _switch(tab, url_of(site, docname))
+            assert tab.page.evaluate("document.documentElement.lang") == "en"
+        tab.goto(f"{i18n.ZH_FOLDER}/{i18n.GLOSSARY}.html")  # a page of the Chinese edition only
+        _switch(tab, url_of(site, PAGES[0]))
+        tab.assert_clean()
+    finally:
+        tab.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_chinese_screenshots_at_both_widths(browser, zh_site, width):
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab = Tab(browser, zh_site, width=width)
+    try:
+        for name, docname in ZH_SHOTS.items():
+            tab.goto(f"{docname}.html")
+            tab.page.evaluate("document.fonts.ready.then(() => true)")
+            path = ARTIFACTS / f"zh_CN-{width}px-{name}.png"
+            tab.page.screenshot(path=str(path), full_page=True)
+            assert path.stat().st_size > 10_000, path
+        tab.assert_clean()
+    finally:
+        tab.close()

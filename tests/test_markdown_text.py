@@ -52,10 +52,10 @@ def normal(text: str) -> str:
     return re.sub(r"\s+", " ", text.translate(TYPOGRAPHY).replace("\u2026", "...")).strip()
 
 
-def text_runs(markdown: str) -> list[str]:
-    """The runs of inline text a reader should see, raw HTML read as text."""
+def visible_runs(markdown: str, parser=None) -> list[str]:
+    """The runs of inline text a reader should see (by default raw HTML read as text)."""
     runs = []
-    for token in SOURCE_PARSER.parse(markdown):
+    for token in (parser or SOURCE_PARSER).parse(markdown):
         if token.type == "fence" or token.type == "code_block":
             continue
         run = ""
@@ -68,7 +68,12 @@ def text_runs(markdown: str) -> list[str]:
                 runs.append(run)
                 run = ""
         runs.append(run)
-    return [normal(run) for run in runs if ANGLED.search(run)]
+    return [normal(run) for run in runs if run.strip()]
+
+
+def text_runs(markdown: str) -> list[str]:
+    """The runs of inline text that hold a `<...>`, raw HTML read as text."""
+    return [run for run in visible_runs(markdown) if ANGLED.search(run)]
 
 
 def expected_snippets(markdown: str) -> list[str]:

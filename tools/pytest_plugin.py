@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SLOW_FILES = ("tests/test_browser.py", "tests/test_exercises.py", "tests/test_grader_runs.py",
               "solutions/", "appendix/")
 # Fixtures whose first use costs a minute or more: a test using one is slow.
-SLOW_FIXTURES = ("built_book",)
+SLOW_FIXTURES = ("built_book", "built_zh_book", "english_templates")
 # Fixture scopes that tie the tests of a module to one process.
 SHARED_SCOPES = ("module", "class", "package")
 SHARED_KEY = "book_shared_folder"  # in xdist's workerinput
