@@ -172,7 +172,7 @@ def fill(paths: list[Path]) -> int:
 
 
 def _msgids(path: Path) -> set[str]:
-    return {e.msgid for e in polib.pofile(str(path)) if not e.obsolete}
+    return {e.msgid for e in polib.pofile(str(path)) if e.msgid and not e.obsolete}
 
 
 def drift(templates: Path, locale: Path = LOCALE, theme: Path = THEME_CATALOG) -> list[str]:
