@@ -36,12 +36,12 @@ def _installed() -> dict[str, metadata.Distribution]:
     return found
 
 
-def needed(requirements: list[Requirement]) -> list[tuple[metadata.Distribution, Requirement]]:
-    """Every installed distribution the requirements need, with the first requirement naming it."""
+def needed(requirements: list[Requirement]) -> list[metadata.Distribution]:
+    """Every installed distribution the requirements need, in the order they were found."""
     installed = _installed()
     seen: dict[str, tuple[metadata.Distribution, set[str]]] = {}
     todo = [(req, "") for req in requirements]
-    order: list[tuple[metadata.Distribution, Requirement]] = []
+    order: list[metadata.Distribution] = []
     while todo:
         req, extra = todo.pop(0)
         if req.marker is not None and not req.marker.evaluate({"extra": extra}):
@@ -54,7 +54,7 @@ def needed(requirements: list[Requirement]) -> list[tuple[metadata.Distribution,
             raise LookupError(f"{req} is needed but {name} {dist.version} is installed")
         if name not in seen:
             seen[name] = (dist, set())
-            order.append((dist, req))
+            order.append(dist)
             todo += [(Requirement(r), "") for r in dist.requires or ()]
         extras = seen[name][1]
         for new in sorted(set(req.extras) - extras):
@@ -131,6 +131,6 @@ def wheelhouse(requirements_txt: Path, folder: Path) -> Path:
     """`folder` filled with a wheel of every installed distribution `requirements_txt` needs."""
     lines = [line.split("#", 1)[0].strip()
              for line in requirements_txt.read_text(encoding="utf-8").splitlines()]
-    for dist, _ in needed([Requirement(line) for line in lines if line]):
+    for dist in needed([Requirement(line) for line in lines if line]):
         repack(dist, folder)
     return folder
