@@ -79,7 +79,8 @@ def repack(dist: metadata.Distribution, folder: Path) -> Path:
     info = next((site / f).parent for f in dist.files or () if f.name == "METADATA"
                 and f.parent.name.endswith(".dist-info"))
     wheel_meta = (info / "WHEEL").read_text(encoding="utf-8")
-    tags = [line.split(":", 1)[1].strip() for line in wheel_meta.splitlines() if line.startswith("Tag:")]
+    tags = [line.split(":", 1)[1].strip() for line in wheel_meta.splitlines()
+            if line.startswith("Tag:")]
     if not tags:
         raise ValueError(f"{info}/WHEEL names no tag")
     prefix = Path(sys.prefix).resolve()
@@ -121,7 +122,8 @@ def repack(dist: metadata.Distribution, folder: Path) -> Path:
     parts = zip(*(tag.split("-") for tag in tags))  # py2-none-any, py3-none-any: py2.py3-none-any
     tag = "-".join(".".join(dict.fromkeys(values)) for values in parts)
     out = folder / f"{name}-{version}-{tag}.whl"
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # stored: a local, short-lived copy
+    # stored, not deflated: a local copy that lives for one test
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
         for arcname, data in members.items():
             archive.writestr(arcname, data)
     return out
