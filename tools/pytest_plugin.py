@@ -5,7 +5,8 @@ notebooks are collected (`pytest chapters/02_registration.ipynb`), where that co
 loaded.
 
 - `slow`: end-to-end tests (the book build and the browser, grading real submissions, executing
-  whole exercise notebooks, nbval over solutions and appendix). `make test` runs them; `make
+  whole exercise notebooks or every solution, nbval over solutions and appendix, the kits).
+  `make test` runs them; `make
   test-fast` (`-m "not slow"`) skips them. A test is slow when it carries `@pytest.mark.slow`,
   when its file is in SLOW_FILES, or when it uses a fixture in SLOW_FIXTURES.
 - Scheduling under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): tests go to the
