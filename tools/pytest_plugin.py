@@ -6,9 +6,9 @@ loaded.
 
 - `slow`: end-to-end tests (the book build and the browser, grading real submissions, executing
   whole exercise notebooks or every solution, nbval over solutions and appendix, the kits).
-  `make test` runs them; `make
-  test-fast` (`-m "not slow"`) skips them. A test is slow when it carries `@pytest.mark.slow`,
-  when its file is in SLOW_FILES, or when it uses a fixture in SLOW_FIXTURES.
+  `make test` runs them; `make test-fast` (`-m "not slow"`) skips them. A test is slow when it
+  carries `@pytest.mark.slow`, when its file is in SLOW_FILES, or when it uses a fixture in
+  SLOW_FIXTURES.
 - Scheduling under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): tests go to the
   workers one by one, except tests that carry the same `xdist_group` mark, which run on one
   worker in collection order. This plugin adds that mark to the cells of a notebook (nbval runs
