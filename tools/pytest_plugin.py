@@ -21,9 +21,8 @@ loaded.
   the grader, which sets the same for its kernels). The suite runs two workers on two cores, so a
   second thread per process finds no idle core; OpenMP's threads then spin waiting for each
   other, and on a loaded machine one small `batch_norm` took 60 ms instead of microseconds
-  (test_check_strength.py on exercise 5: 46 CPU-s with two threads, 12 with one). The tensors
-  of the suite are small enough that torch runs them on one thread anyway, so the results are
-  the same.
+  (test_check_strength.py on exercise 5: 46 CPU-s with two threads, 12 with one). nbval finds
+  the committed outputs of the chapters, solutions and appendix with one thread as with two.
 - Hypothesis runs without its wall-clock limits (the per-example deadline, the too_slow health
   check): a loaded machine must not fail a property test. A test's own @settings still apply.
 - `once_per_session` / the `once` fixture: an expensive result (the built book, reference
