@@ -1,6 +1,7 @@
 """Run the test suite and print its duration, peak number of live kernels and peak memory.
 
     python -m bench.suite [--fast] [--jobs N] [--interval 0.5] [-- PYTEST ARGS...]
+    python -m bench.suite --per-file tests/test_kits.py chapters ...
 
 Runs `make test` (or `make test-fast` under --fast) in this checkout and samples every process
 descending from it: Jupyter kernels (processes running `ipykernel_launcher`) are counted, and the
@@ -10,6 +11,10 @@ is: on N idle cores the run cannot take less than CPU time / N. RSS counts pages
 (the torch libraries every kernel maps) once per process, so the memory figure is an upper
 bound. `bench.setup` measures `make test` in a fresh clone the same way. Figures only: nothing
 here asserts on a time, and they depend on what else the machine is doing.
+
+--per-file measures each given test file or folder alone instead (`pytest -n 0`, one at a time),
+one line each: where the suite's CPU time goes. Each line includes pytest's own start (importing
+torch, nbval and the plugins, a few CPU-seconds), which `make test` pays once per worker.
 """
 from __future__ import annotations
 
@@ -112,13 +117,32 @@ def describe(m: Measure) -> str:
             f"peak RSS {m.peak_rss / 2**30:.2f} GiB (process tree, summed)")
 
 
+def per_file(paths: list[str], interval: float) -> int:
+    """Measure `pytest -n 0 PATH` for each path; print one line each; 1 when any run failed."""
+    if not paths:
+        print("bench.suite: --per-file needs test files or folders", file=sys.stderr)
+        return 2
+    failed = 0
+    for path in paths:
+        cmd = [sys.executable, "-m", "pytest", "-n", "0", "-q", path]
+        with open(os.devnull, "w", encoding="utf-8") as quiet:
+            m = measure(cmd, ROOT, out=quiet, interval=interval)
+        failed += m.returncode != 0
+        print(f"bench: {path}: {describe(m)}, {m.last_line}", flush=True)
+    return 1 if failed else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="make test-fast instead of make test")
     parser.add_argument("--jobs", type=int, help="TEST_JOBS for make (default: the Makefile's)")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between samples")
+    parser.add_argument("--per-file", action="store_true",
+                        help="measure each test file or folder given (instead of pytest options) alone")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest options (after --)")
     args = parser.parse_args()
+    if args.per_file:
+        sys.exit(per_file(args.pytest_args, args.interval))
     target = "test-fast" if args.fast else "test"
     cmd = ["make", "--no-print-directory", target]
     if args.jobs:

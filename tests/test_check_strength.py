@@ -125,6 +125,7 @@ def raising(monkeypatch):
     monkeypatch.delenv("GRADER_SEED", raising=False)
 
 
+@pytest.mark.slow  # runs every solution notebook, as nbval over solutions/ does
 @pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
 def test_trivial_answers_fail_the_visible_and_the_hidden_check(path, monkeypatch, raising):
     notebook = Notebook(path)

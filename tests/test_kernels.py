@@ -5,6 +5,8 @@ process is gone and that no kernel process is left below this one.
 """
 from __future__ import annotations
 
+import os
+
 import nbformat
 import psutil
 import pytest
@@ -77,3 +79,15 @@ def test_the_kernel_runs_in_cwd_with_the_given_environment(tmp_path):
     done = notebooks.execute(notebook("import os\nprint(os.getcwd(), os.environ['BOOK_PROBE'])"),
                              cwd=tmp_path, env={"BOOK_PROBE": "probe-42"})
     assert done.cells[0].outputs[0]["text"] == f"{tmp_path} probe-42\n"
+
+
+def test_torch_gets_one_thread_in_the_suite_and_its_kernels(tmp_path):
+    """tools/pytest_plugin.py sets OMP_NUM_THREADS (default 1) before torch loads, for the pytest
+    processes and every kernel they start: two workers on two cores leave no core for a second
+    thread."""
+    import torch
+
+    threads = int(os.environ["OMP_NUM_THREADS"])  # KeyError: the plugin did not set it
+    assert torch.get_num_threads() == threads
+    done = notebooks.execute(notebook("import torch\nprint(torch.get_num_threads())"), cwd=tmp_path)
+    assert done.cells[0].outputs[0]["text"] == f"{threads}\n"

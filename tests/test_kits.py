@@ -1,7 +1,9 @@
 """The zips the book hands out: the learner (student) kit and Gradescope's autograder.
 
 - the kit unpacks into a fresh directory, holds no answer key, and grades visible checks there;
-- its README's commands set up a fresh venv and grade an exercise (slow);
+- its README's commands set up a fresh venv and grade an exercise (slow). pip installs the kit's
+  requirements into that venv from wheels repacked from this suite's venv (tests/wheelhouse.py),
+  with no index: the same pins, installed the same way, without minutes of downloads;
 - the Gradescope zip, run in a directory laid out like /autograder, grades a solution to full
   marks and an untouched exercise to 0 with the exercise pinned, and its results.json shows no
   hidden-check text in its visible parts (slow);
@@ -20,7 +22,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
+import wheelhouse
 from test_grader import assert_gradescope_shape
 from tools import kit, notebooks, release
 
@@ -152,17 +157,55 @@ def test_kit_grades_visible_checks_without_solutions(student_kit, tmp_path):
 
 
 @pytest.mark.slow
-def test_kit_readme_commands_grade_in_a_fresh_venv(student_kit):
+def test_kit_readme_commands_grade_in_a_fresh_venv(student_kit, tmp_path):
     """`make grade NB=...` from the README: creates .venv from the kit's requirements, grades."""
     readme = (student_kit / "README.md").read_text(encoding="utf-8")
     command = re.search(r"^(make grade NB=\S+)", readme, re.MULTILINE).group(1)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    wheels = wheelhouse.wheelhouse(student_kit / "requirements.txt", tmp_path)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("PIP_")}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels))
     done = subprocess.run(command.split() + [f"PYTHON={sys.executable}"], capture_output=True,
                           text=True, cwd=student_kit, env=env, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (student_kit / ".venv" / ".installed").exists()
     assert "visible checks only" in done.stdout and "total 0/" in done.stdout
     assert "NotImplementedError" in done.stdout
+    where = subprocess.run([str(student_kit / ".venv" / "bin" / "python"), "-c",
+                            "import torch; print(torch.__file__, torch.__version__)"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    path, version = where.stdout.split()
+    assert Path(path).is_relative_to(student_kit / ".venv") and version.startswith("2.13.0")
+
+
+def test_wheelhouse_follows_the_pins_and_their_requirements():
+    found = {canonicalize_name(dist.metadata["Name"])
+             for dist in wheelhouse.needed([Requirement("nbval==0.11.0")])}
+    assert {"nbval", "nbformat", "ipykernel", "jupyter-client", "pytest", "traitlets"} <= found
+    assert "torch" not in found and "jupyterlab" not in found
+    with pytest.raises(LookupError, match="nbval 0.11.0 is installed"):
+        wheelhouse.needed([Requirement("nbval==0.10.0")])
+    with pytest.raises(LookupError, match="not installed"):
+        wheelhouse.needed([Requirement("no-such-package-here==1.0")])
+
+
+def test_a_repacked_wheel_holds_the_installed_files(tmp_path):
+    dist = wheelhouse.needed([Requirement("iniconfig")])[0]
+    wheel = wheelhouse.repack(dist, tmp_path)
+    assert wheel.name.startswith(f"iniconfig-{dist.version}-") and wheel.suffix == ".whl"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        record = archive.read(f"iniconfig-{dist.version}.dist-info/RECORD").decode()
+        rows = [line.split(",") for line in record.splitlines()]
+        assert {row[0] for row in rows} == names
+        for name, digest, size in rows:
+            if digest:
+                data = archive.read(name)
+                assert (wheelhouse._digest(data), int(size)) == (digest, len(data))
+    pip_writes = ("/RECORD", "/INSTALLER", "/REQUESTED", "/direct_url.json")
+    installed = {str(f) for f in dist.files
+                 if "__pycache__" not in f.parts and not str(f).endswith(pip_writes)}
+    assert {n for n in names if not n.endswith("/RECORD")} == installed
 
 
 def autograder(tmp_path: Path, exercise: str = EXERCISE) -> Path:

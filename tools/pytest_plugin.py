@@ -5,9 +5,10 @@ notebooks are collected (`pytest chapters/02_registration.ipynb`), where that co
 loaded.
 
 - `slow`: end-to-end tests (the book build and the browser, grading real submissions, executing
-  whole exercise notebooks, nbval over solutions and appendix). `make test` runs them; `make
-  test-fast` (`-m "not slow"`) skips them. A test is slow when it carries `@pytest.mark.slow`,
-  when its file is in SLOW_FILES, or when it uses a fixture in SLOW_FIXTURES.
+  whole exercise notebooks or every solution, nbval over solutions and appendix, the kits).
+  `make test` runs them; `make test-fast` (`-m "not slow"`) skips them. A test is slow when it
+  carries `@pytest.mark.slow`, when its file is in SLOW_FILES, or when it uses a fixture in
+  SLOW_FIXTURES.
 - Scheduling under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): tests go to the
   workers one by one, except tests that carry the same `xdist_group` mark, which run on one
   worker in collection order. This plugin adds that mark to the cells of a notebook (nbval runs
@@ -15,6 +16,13 @@ loaded.
   fixture (so the fixture is computed once). pytest 9 builds node ids from a structured id, so
   xdist's own loadgroup, which renames node ids, no longer groups anything; each worker here
   writes its groups to the run's shared folder and the controller's scheduler reads them.
+- One thread per process for torch's CPU kernels (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, unless
+  set already), in the pytest processes and in everything they start (nbval's kernels, tools,
+  the grader, which sets the same for its kernels). The suite runs two workers on two cores, so a
+  second thread per process finds no idle core; OpenMP's threads then spin waiting for each
+  other, and on a loaded machine one small `batch_norm` took 60 ms instead of microseconds
+  (test_check_strength.py on exercise 5: 46 CPU-s with two threads, 12 with one). nbval finds
+  the committed outputs of the chapters, solutions and appendix with one thread as with two.
 - Hypothesis runs without its wall-clock limits (the per-example deadline, the too_slow health
   check): a loaded machine must not fail a property test. A test's own @settings still apply.
 - `once_per_session` / the `once` fixture: an expensive result (the built book, reference
@@ -30,10 +38,13 @@ import re
 from pathlib import Path
 from typing import Callable, TypeVar
 
-import nbval.plugin
-import pytest
-from filelock import FileLock
-from hypothesis import HealthCheck, settings
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # before anything imports torch
+    os.environ.setdefault(_name, "1")
+
+import nbval.plugin  # noqa: E402  (after the thread settings)
+import pytest  # noqa: E402
+from filelock import FileLock  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Files whose every test is end to end (kernels or a browser, seconds per test), relative to the
