@@ -44,3 +44,42 @@ def test_command_line_refuses_a_missing_notebook_in_one_line(tmp_path, capsys):
     assert tn.main([str(tmp_path), str(tmp_path / "missing.ipynb")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing.ipynb" in err
+
+
+@pytest.mark.slow
+def test_a_chinese_exercise_grades_like_the_english_one(tmp_path):
+    """The kit's Chinese exercise: untouched it earns 0, with the solution's answers full marks."""
+    import copy
+    import json
+    import subprocess
+    import sys
+
+    path = tn.ROOT / "exercises" / "01_parameter.ipynb"
+    zh, _, _ = tn.translate(path)
+    solution = tn.notebooks.read(tn.ROOT / "solutions" / path.name)
+    answers = {c.metadata.grade.task: c.source for c in solution.cells if tn.notebooks.tagged(c, "answer")}
+    solved = copy.deepcopy(zh)
+    for cell in solved.cells:
+        if tn.notebooks.tagged(cell, "answer"):
+            cell.source = answers[cell.metadata.grade.task]
+    scores = {}
+    for name, nb in {"untouched": zh, "solved": solved}.items():
+        target = tmp_path / name / path.name
+        target.parent.mkdir()
+        target.write_text(tn.nbformat.writes(nb), encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "grader", str(target), "--format", "json"],
+                              capture_output=True, text=True, cwd=tn.ROOT, timeout=900)
+        assert done.returncode == 0, done.stderr
+        data = json.loads(done.stdout)
+        scores[name] = (data["score"], sum(t["max_score"] for t in data["tests"]))
+    assert scores["untouched"][0] == 0 and scores["untouched"][1] > 0
+    assert scores["solved"][0] == scores["solved"][1] > 0
+
+
+def test_the_chinese_edition_hands_out_the_chinese_notebooks(zh_book):
+    """A zh page's download button links _sources/PAGE.ipynb: that file is the Chinese notebook."""
+    for path in tn.default_notebooks():
+        served = zh_book / "_sources" / path.relative_to(tn.ROOT)
+        assert served.exists(), served
+        zh, _, _ = tn.translate(path)
+        assert tn.notebooks.read(served) == zh

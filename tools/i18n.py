@@ -32,7 +32,7 @@ import polib
 import yaml
 from markdown_it import MarkdownIt
 
-from tools import notebooks
+from tools import notebooks, translate_notebooks
 
 ROOT = notebooks.ROOT
 LANG = "zh_CN"
@@ -249,6 +249,10 @@ def build(html: Path = HTML, work: Path = ZH_WORK) -> tuple[int, str]:
     if (built / "index.html").exists():
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(built, target)
+        # a page's download button hands out its notebook: in this edition, the Chinese one
+        for path, data in translate_notebooks.write_all(target / "_sources").items():
+            if path.exists():
+                path.write_bytes(data)
     return run.returncode, run.stdout + run.stderr
 
 

@@ -68,6 +68,14 @@ torch: torch's side of every case is computed in a kernel that runs none of your
 in another, and the points are those of the checks you see. The hidden, randomized checks are not
 in this kit; they run only when your instructor grades, so your final grade can be lower than
 the local one. Every local grade says "visible checks only".
+
+## 中文版
+
+`zh_CN/` holds the same chapters and exercises with the prose in Simplified Chinese (the code,
+outputs and checks are the English notebooks' own): open `zh_CN/exercises/NN_topic.ipynb` and grade
+it the same way, `make grade NB=zh_CN/exercises/03_traversal.ipynb`.
+`zh_CN/` 中是同样的各章和练习，正文为简体中文（代码、输出和检查与英文笔记本完全相同）：打开
+`zh_CN/exercises/NN_topic.ipynb` 作答，用同样的命令评分。
 """
 
 KIT_MAKEFILE = """\
@@ -170,6 +178,28 @@ def kit_files() -> dict[str, bytes]:
                *notebooks.toc_notebooks("chapters"), *sorted((ROOT / "chapters" / "figures").glob("*.svg"))]
     for path in sources:
         files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
+    files.update(zh_files())
+    return files
+
+
+def zh_files() -> dict[str, bytes]:
+    """The Chinese chapters and exercises under zh_CN/, each figure under its English name.
+
+    A Chinese chapter links `figures/NAME.svg` like the English one, so the folder's figures are
+    the Chinese twins (`NAME.zh_CN.svg`), or the English figure where a figure has no twin.
+    """
+    from tools import i18n, translate_notebooks  # the book's own tools: catalogs, not in the kit's venv
+
+    root = Path(i18n.ZH_FOLDER)
+    files = {(root / path.relative_to(ROOT)).as_posix(): data
+             for path, data in translate_notebooks.write_all(ROOT, [
+                 *notebooks.toc_notebooks("exercises"), *notebooks.toc_notebooks("chapters")]).items()}
+    figures = ROOT / "chapters" / "figures"
+    for svg in sorted(figures.glob("*.svg")):
+        if svg.name.endswith(".zh_CN.svg"):
+            continue
+        twin = svg.with_name(svg.name[:-len(".svg")] + ".zh_CN.svg")
+        files[(root / "chapters" / "figures" / svg.name).as_posix()] = (twin if twin.exists() else svg).read_bytes()
     return files
 
 
