@@ -1,8 +1,9 @@
 """Grade a folder of submissions in parallel workers, with a progress bar on stderr.
 
 One seed is drawn for the whole batch (or given with --seed, to replay one), so torch's side of
-every check runs once per exercise (in a clean kernel) and all submissions face the same hidden
-cases. Each submission then runs in its own kernel; an unusable, crashing or hanging one gets its
+every check runs once per exercise (in a clean sandbox, or not at all when the grader's cache
+holds it) and all submissions face the same hidden cases. Each submission runs in its own
+sandbox, started as soon as a worker is free (it does not wait for torch's side); an unusable, crashing or hanging one gets its
 own row and never stops the batch. Every grade goes to the sinks (a CSV gradebook, a feedback
 folder) the moment it is known, so a batch that dies midway leaves every finished row on disk.
 """
@@ -86,29 +87,23 @@ def grade_folder(folder: Path, jobs: int = 2, seed: int | None = None,
 
     for path in list(results):
         done(path, results[path])
-    with ThreadPoolExecutor(max(jobs, 1)) as pool:
+    with ThreadPoolExecutor(max(jobs, 1)) as pool:  # torch's side first, learners right behind
         pristine = {learner.exercise: ref for learner, ref in plans.values()}
-        futures = {pool.submit(grade.reference, plan, seed, limits): name
-                   for name, plan in pristine.items()}
-        tables: dict[str, dict] = {}
-        broken: dict[str, str] = {}
-        for future in as_completed(futures):
-            try:
-                tables[futures[future]] = future.result()
-            except verdict.ReferenceFailed as err:  # that exercise is broken, not its learners
-                broken[futures[future]] = f"grader error: {err}"
-        for path, (learner, _) in plans.items():
-            if learner.exercise in broken:
-                done(path, Grade(names[path], learner.exercise, "crashed", [], 0.0, seed,
-                                 broken[learner.exercise]))
+        references = {name: pool.submit(grade.reference, plan, seed, limits)
+                      for name, plan in pristine.items()}
         futures = {pool.submit(runner.run, learner, "learner", seed, limits): path
-                   for path, (learner, _) in plans.items() if learner.exercise not in broken}
+                   for path, (learner, _) in plans.items()}
         for future in as_completed(futures):
             path = futures[future]
             learner = plans[path][0]
             try:
-                result = verdict.judge(learner, tables[learner.exercise], future.result(),
-                                       names[path], seed)
+                table = references[learner.exercise].result()
+            except verdict.ReferenceFailed as err:  # that exercise is broken, not its learners
+                done(path, Grade(names[path], learner.exercise, "crashed", [], 0.0, seed,
+                                 f"grader error: {err}"))
+                continue
+            try:
+                result = verdict.judge(learner, table, future.result(), names[path], seed)
             except Exception as err:  # one submission's surprise must not stop the others
                 result = Grade(names[path], learner.exercise, "crashed", [], 0.0, seed,
                                f"grader error: {type(err).__name__}: {err}")
