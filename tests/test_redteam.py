@@ -119,8 +119,8 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
     cases["delegates_to_the_checks_reference"] = (nb, {**tasks(EX5), "5.1": 0, "5.2": 0})
 
     forged = (f"import json, os\nstream = {stream}\n"
-              "lines = [json.dumps({'k': 'nbval', 'cell': n, 'when': 'call', 'outcome': 'passed',"
-              " 'message': '', 'timeout': False, 'died': False}) for n in range(40)]\n"
+              "lines = [json.dumps({'k': 'ran', 'cell': n, 'outcome': 'passed',"
+              " 'message': '', 'timeout': False}) for n in range(40)]\n"
               "lines += [json.dumps({'k': 'case', 'check': c, 'call': 0, 'case': i, 'label': 'x',"
               " 'value': ['value', 'parameter']}) for c in range(6) for i in range(60)]\n"
               f"lines += [json.dumps({{'kernel_pid': {sentinel}}}),"
@@ -639,7 +639,7 @@ def test_the_run_directory_is_capped_as_a_whole(tmp_path):
         for path in [out, *out.iterdir()]:
             os.chown(path, uid, uid)
     script = ("for i in 1 2 3 4 5 6; do head -c 4000000 /dev/zero > big$i; echo wrote$i=$?; done; "
-              "echo x >> records.jsonl; echo appended=$?; rm grading.ipynb; echo removed=$?")
+              "echo x >> records.jsonl; echo appended=$?; rm records.jsonl; echo removed=$?")
     cmd = runner._bwrap_prefix("bwrap", out, uid, limits) + ["/bin/sh", "-c", script]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
                           preexec_fn=functools.partial(runner._set_limits, limits))
