@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import grade, runner, verdict
+from grader import forbid, grade, runner, verdict
 from grader.runner import Limits
 from grader_cases import _with_answers, tasks, write
 from tools import notebooks, release
@@ -106,6 +106,20 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
         if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] == "3.1":
             cell.source = generator
     cases["generator_delegation"] = (nb, {**full3, "3.1": 0})
+
+    lazy = {"3.1": ("import itertools\n\n"
+                    "def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
+                    "    return itertools.chain.from_iterable(map(\n"
+                    "        nn.Module.named_modules, [module], [memo], [prefix], [remove_duplicate]))"),
+            "3.2": ("import itertools\n\n"
+                    "def named_parameters(module, prefix='', recurse=True, remove_duplicate=True):\n"
+                    "    walk = map(nn.Module.named_parameters, [module], [prefix], [recurse], [remove_duplicate])\n"
+                    "    return filter(None, itertools.chain.from_iterable(walk))")}
+    nb = notebooks.read(EX3)
+    for cell in nb.cells:  # lazy iterators made from torch's functions, returned unstarted
+        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in lazy:
+            cell.source = lazy[cell.metadata["grade"]["task"]]
+    cases["lazy_iterator_delegation"] = (nb, {**full3, "3.1": 0, "3.2": 0})
 
     reference = {"5.1": "def save_checkpoint(path, model, optimizer, epoch, trainable_only=False):\n"
                         "    return torch_side.spec_save(path, model, optimizer, epoch, trainable_only)",
@@ -321,7 +335,8 @@ ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_list
            "delegates_to_the_checks_reference", "magic_cell_compiles_under_a_torch_name",
            "builtins_through_an_attribute", "input_transformer_in_a_magic_cell",
            "module_renamed_to_torch", "torch_utility_delegation", "honest_display_and_inspect",
-           "honest_no_grad_decorator", "forges_records_through_the_descriptor"]
+           "honest_no_grad_decorator", "forges_records_through_the_descriptor",
+           "lazy_iterator_delegation"]
 
 
 @pytest.mark.slow
@@ -355,6 +370,30 @@ def test_refusals_are_named_in_the_messages(attacked):
     assert "torch.nn.init.uniform_" in message("thread_and_proxy_delegation", "1.3")
     assert "named_modules" in message("generator_delegation", "3.1")
     assert "copy.deepcopy" in message("rebinds_forbid_lists", "1.2")
+    assert "named_modules" in message("lazy_iterator_delegation", "3.1")
+    assert "named_parameters" in message("lazy_iterator_delegation", "3.2")
+
+
+def test_iterators_returned_by_learner_code_advance_as_the_learners():
+    def turn(_):
+        return forbid._learners_turn
+
+    value = forbid.attributed((map(turn, [0]), [map(turn, [0])], {"k": map(turn, [0])}, 5))
+    assert list(value[0]) == [1] and list(value[1][0]) == [1] and list(value[2]["k"]) == [1]
+    assert value[3] == 5 and forbid._learners_turn == 0
+    plain = [1, (2,)]
+    assert forbid.attributed(plain) is plain and plain == [1, (2,)]
+
+    def make(k):
+        def answer(x, y=2, *, z=3):
+            return map(lambda v: (v + k + y + z, forbid._learners_turn), [x])
+        return answer
+
+    answer = make(10)
+    forbid.learner_returns(answer)
+    forbid.learner_returns(answer)  # once is enough
+    assert list(answer(1)) == [(16, 1)] and list(answer(1, 0, z=0)) == [(11, 1)]
+    assert answer.__name__ == "answer" and forbid._learners_turn == 0
 
 
 # -- the sandbox itself, without a kernel ------------------------------------------------------
