@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -417,6 +418,38 @@ def test_the_sandbox_holds_no_answer_key_and_only_the_packages_of_the_book():
     assert names <= {".", "..", "grader", "purenn", "tools", ".venv"}, listing
     if os.geteuid() == 0:
         assert listing.stdout.split()[-1] == str(runner.UIDS[-1])
+
+
+@needs_bwrap
+def test_the_cache_of_torchs_side_is_never_visible_inside(monkeypatch):
+    cache = ROOT / "grader" / f".cache-{TOKEN}"  # even inside a package the sandbox sees
+    cache.mkdir(mode=0o700)
+    try:
+        (cache / "table.jsonl").write_text("torch's answers")
+        monkeypatch.setenv("GRADER_CACHE", str(cache))
+        done = _inside(f"ls -A {cache}; cat {cache}/table.jsonl; echo end")
+        assert "end" in done.stdout and "table" not in done.stdout and "answers" not in done.stdout
+    finally:
+        for path in cache.iterdir():
+            path.unlink()
+        cache.rmdir()
+
+
+def test_a_cached_table_is_data_checked_like_a_result_stream(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "cache"))
+    case = {"k": "case", "check": 0, "call": 0, "case": 0, "label": "x", "value": ["value", 1]}
+    grade._store("k1", {0: {(0, 0): case}})
+    assert grade._load("k1") == {0: {(0, 0): case}}
+    stored = tmp_path / "cache" / "k1.jsonl"
+    for bad in (b"", b"{not json\n", json.dumps({**case, "pid": 1}).encode() + b"\n",
+                json.dumps({"k": "exit", "status": 0}).encode() + b"\n"):
+        stored.write_bytes(bad)
+        assert grade._load("k1") is None
+    os.chmod(tmp_path / "cache", 0o777)  # a directory others may write is not trusted
+    grade._store("k1", {0: {(0, 0): case}})
+    assert grade._load("k1") is None
+    monkeypatch.setenv("GRADER_CACHE", "off")
+    assert runner.cache_dir() is None and grade._load("k1") is None
 
 
 @needs_bwrap
