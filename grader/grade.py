@@ -1,6 +1,8 @@
 """Grade submissions: build the plans, run the reference and learner kernels, judge."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import importlib.metadata
@@ -8,6 +10,7 @@ import os
 import stat
 import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +26,7 @@ SOLUTIONS = notebooks.ROOT / "solutions"
 _tables: dict[str, dict] = {}  # cache key -> table, in this process
 _tables_lock = threading.Lock()
 CACHE_VERSION = "1"
+CACHE_TABLES = 500  # at most this many tables kept (a few MiB)
 
 
 @functools.lru_cache(maxsize=None)
@@ -80,8 +84,43 @@ def _store(key: str, table: dict) -> None:
         with os.fdopen(fd, "wb") as out:
             out.write(blob)
         os.replace(name, folder / f"{key}.jsonl")
+        _prune(folder)
     except (OSError, ValueError):
         pass
+
+
+def _prune(folder: Path) -> None:
+    """Keep the CACHE_TABLES most recently written tables (each grade with a fresh seed adds
+    one); older tables and their lock files go."""
+    tables = sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in tables[CACHE_TABLES:]:
+        for path in (old, old.with_suffix(".lock")):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+
+@contextlib.contextmanager
+def _computing(key: str) -> Iterator[None]:
+    """Hold the cache's lock on `key` (when there is a usable cache), so parallel graders (a
+    test run's workers, two batches) compute each table once and the others read it."""
+    folder = runner.cache_dir()
+    fd = None
+    try:
+        if folder is not None:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if _private(folder):
+                fd = os.open(folder / f"{key}.lock",
+                             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        pass
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def prepare(path: Path, exercise: str | None = None,
@@ -108,11 +147,12 @@ def reference(plan: Plan, seed: int, limits: Limits) -> dict:
     with _tables_lock:
         if key in _tables:
             return _tables[key]
-    table = _load(key)
-    if table is None:
-        run = runner.run(plan, "reference", seed, limits)
-        table = verdict.reference_table(plan, run, seed)
-        _store(key, table)
+    with _computing(key):  # another grader process computing the same table: wait for it
+        table = _load(key)
+        if table is None:
+            run = runner.run(plan, "reference", seed, limits)
+            table = verdict.reference_table(plan, run, seed)
+            _store(key, table)
     with _tables_lock:
         _tables[key] = table
     return table

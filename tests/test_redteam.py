@@ -448,6 +448,12 @@ def test_a_cached_table_is_data_checked_like_a_result_stream(tmp_path, monkeypat
     os.chmod(tmp_path / "cache", 0o777)  # a directory others may write is not trusted
     grade._store("k1", {0: {(0, 0): case}})
     assert grade._load("k1") is None
+    os.chmod(tmp_path / "cache", 0o700)
+    monkeypatch.setattr(grade, "CACHE_TABLES", 2)
+    for key in ("k2", "k3", "k4"):
+        time.sleep(0.05)  # distinct modification times
+        grade._store(key, {0: {(0, 0): case}})
+    assert sorted(p.name for p in (tmp_path / "cache").glob("*.jsonl")) == ["k3.jsonl", "k4.jsonl"]
     monkeypatch.setenv("GRADER_CACHE", "off")
     assert runner.cache_dir() is None and grade._load("k1") is None
 
