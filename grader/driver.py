@@ -11,7 +11,8 @@ the earlier ones did; a cell *passes* when it raises nothing (its printed output
 compared, as in nbval's lax mode). The first cell is the guard (grader.sandbox), so no learner
 code runs before it.
 
-Each cell's outcome goes to the run's result stream ($GRADER_REPORT) as one `ran` record; an
+Each cell's outcome goes to the run's result stream ($GRADER_REPORT) as one `ran` record (what
+the cells print goes nowhere: the verdict compares observations, not output); an
 `exit` record closes the stream. A stream without it means the process died (`os._exit`, a
 kill, the memory limit): the grader records the run as crashed. The shell is IPython's own
 (magics such as `%%time` work) with the file names ipykernel gives cells, so a cell's code is
@@ -108,8 +109,11 @@ def main() -> None:
         cell_timeout = float(work.get("cell_timeout", 0))
     except (ValueError, KeyError, TypeError):
         os._exit(3)  # the grader sent nothing usable (it stopped before it sent the work)
-    null = os.open(os.devnull, os.O_RDONLY)  # the cells read nothing from the grader
-    os.dup2(null, 0)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    null = os.open(os.devnull, os.O_RDWR)  # the cells read nothing from the grader, and what
+    for fd in (0, 1, 2):  # they print is not compared: it never reaches the grader's disk
+        os.dup2(null, fd)
     os.close(null)
     run_cells(shell, cells, cell_timeout)
     _write({"k": "exit", "status": 0})
