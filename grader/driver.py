@@ -86,7 +86,6 @@ def run_cells(shell: Any, cells: list[str], cell_timeout: float) -> None:
     for number, source in enumerate(cells):
         if cell_timeout > 0:
             signal.setitimer(signal.ITIMER_REAL, cell_timeout)
-        timed_out = False
         try:
             result = shell.run_cell(source, store_history=True)
             error = result.error_before_exec or result.error_in_exec
