@@ -32,11 +32,13 @@ CACHE_TABLES = 500  # at most this many tables kept (a few MiB)
 @functools.lru_cache(maxsize=None)
 def _code_digest() -> str:
     """What the reference depends on besides the notebook and seed: torch's version and the
-    grader's own code (the guard, `compare`, the tasks' reference helpers)."""
+    code of the packages a grading run imports (the guard, `compare`, the tasks' reference
+    helpers, purenn, tools)."""
     digest = hashlib.sha256(importlib.metadata.version("torch").encode())
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    for name in ("grader", "purenn", "tools"):
+        package = runner.package_dir(name)
+        for path in sorted(package.rglob("*.py")):
+            digest.update(f"{name}/{path.relative_to(package)}".encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

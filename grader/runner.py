@@ -118,12 +118,12 @@ def package_roots() -> list[str]:
     """Directories whose code counts as pristine (the grader's packages and Python's)."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).resolve().parent)}
     for name in ("purenn", "tools"):
-        roots.add(str(_package_dir(name)))
+        roots.add(str(package_dir(name)))
     return sorted(roots)
 
 
 @functools.lru_cache(maxsize=None)
-def _package_dir(name: str) -> Path:
+def package_dir(name: str) -> Path:
     """The directory of top-level package `name`, found without importing it (purenn imports
     torch, seconds the grader itself does not need)."""
     module = sys.modules.get(name)
@@ -438,7 +438,7 @@ class Sandbox:
                    MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1", MPLBACKEND="Agg",
                    MPLCONFIGDIR=f"{home}/.matplotlib", JUPYTER_PLATFORM_DIRS="1",
                    PYTHONPATH=os.pathsep.join(dict.fromkeys(  # the driver imports this grader
-                       str(_package_dir(n).parent) for n in ("grader", "purenn", "tools"))))
+                       str(package_dir(n).parent) for n in ("grader", "purenn", "tools"))))
         cmd = [sys.executable, "-m", "grader.driver"]
         user: dict = {}
         if level == "bwrap":

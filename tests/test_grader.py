@@ -271,3 +271,24 @@ def test_a_driver_that_dies_leaves_no_closing_record(tmp_path):
     found, done = _drive(tmp_path, ["import sys\nsys.exit(0)", "after = 1"])
     assert [r["outcome"] for r in found if r["k"] == "ran"] == ["failed", "passed"]
     assert found[-1]["k"] == "exit"
+
+
+def test_the_cache_key_of_torchs_side_changes_with_everything_it_depends_on(monkeypatch):
+    from grader import grade
+
+    solution = notebooks.read(notebooks.ROOT / "solutions" / "01_parameter.ipynb")
+    pristine = assemble.plan(solution, solution, "01_parameter")
+    key = grade._key(pristine, 1)
+    assert key == grade._key(assemble.plan(solution, solution, "01_parameter"), 1)
+    assert grade._key(pristine, 2) != key
+    changed = copy.deepcopy(pristine)
+    changed.cells[-1].source += "\n# edited"
+    assert grade._key(changed, 1) != key
+    grade._code_digest.cache_clear()
+    monkeypatch.setattr(grade.importlib.metadata, "version", lambda name: "0.0-other")
+    try:
+        assert grade._key(pristine, 1) != key  # another torch
+    finally:
+        monkeypatch.undo()
+        grade._code_digest.cache_clear()
+    assert grade._key(pristine, 1) == key
