@@ -198,9 +198,20 @@ def _advanced_as_learner(iterator: Any) -> Iterator[Any]:
         yield item
 
 
+LAZY_MODULES = ("builtins", "itertools", "_collections", "collections", "functools", "operator")
+
+
 def _is_iterator(value: Any) -> bool:
-    return callable(getattr(type(value), "__next__", None)) and \
-        callable(getattr(type(value), "__iter__", None))
+    """True for the iterators that can call a function later on their own: generators, and the
+    iterators of the builtins, itertools, collections and torch (`map`, `filter`, `chain`, ...).
+    Other objects are left alone: a file or a learner's own class keeps its whole interface (a
+    learner's class runs learner code, which the frame walk sees anyway)."""
+    kind = type(value)
+    if not callable(getattr(kind, "__next__", None)):
+        return False
+    module = getattr(kind, "__module__", "") or ""
+    return isinstance(value, types.GeneratorType) or module in LAZY_MODULES \
+        or module.split(".")[0] == "torch"
 
 
 def attributed(value: Any, depth: int = 0) -> Any:

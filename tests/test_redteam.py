@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -384,6 +385,8 @@ def test_iterators_returned_by_learner_code_advance_as_the_learners():
     assert value[3] == 5 and forbid._learners_turn == 0
     plain = [1, (2,)]
     assert forbid.attributed(plain) is plain and plain == [1, (2,)]
+    text = io.StringIO("a file keeps its interface")
+    assert forbid.attributed(text) is text
 
     def make(k):
         def answer(x, y=2, *, z=3):
