@@ -3,7 +3,8 @@
 One seed is drawn for the whole batch (or given with --seed, to replay one), so torch's side of
 every check runs once per exercise (in a clean sandbox, or not at all when the grader's cache
 holds it) and all submissions face the same hidden cases. Each submission runs in its own
-sandbox, started as soon as a worker is free (it does not wait for torch's side); an unusable, crashing or hanging one gets its
+sandbox, queued as soon as its file is read (it does not wait for the other files to be read, nor
+for torch's side); an unusable, crashing or hanging one gets its
 own row and never stops the batch. Every grade goes to the sinks (a CSV gradebook, a feedback
 folder) the moment it is known, so a batch that dies midway leaves every finished row on disk.
 """
@@ -13,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import IO
 
@@ -67,32 +68,34 @@ def grade_folder(folder: Path, jobs: int = 2, seed: int | None = None,
     bar = Progress(len(paths), progress) if progress is not None else None
     results: dict[Path, Grade] = {}
     plans = {}
-    for path in paths:
-        try:
-            plans[path] = grade.prepare(path, exercise, solutions)
-        except Unusable as err:
-            reason = str(err).replace(str(path), names[path], 1)
-            results[path] = verdict.invalid(names[path], reason)
-            results[path].seed = seed
-    tasks = sorted({(learner.exercise, t) for learner, _ in plans.values() for t in learner.tasks},
-                   key=lambda et: (et[0], report.task_order(et[1])))
-    sink = start(list(dict.fromkeys(t for _, t in tasks))) if start else None
+    references: dict[str, Future] = {}
+    futures: dict[Future, Path] = {}
+    with ThreadPoolExecutor(max(jobs, 1)) as pool:  # a run starts as soon as its file is read
+        for path in paths:
+            try:
+                plans[path] = learner, pristine = grade.prepare(path, exercise, solutions)
+            except Unusable as err:
+                reason = str(err).replace(str(path), names[path], 1)
+                results[path] = verdict.invalid(names[path], reason)
+                results[path].seed = seed
+                continue
+            if learner.exercise not in references:  # torch's side first, learners right behind
+                references[learner.exercise] = pool.submit(grade.reference, pristine, seed, limits)
+            futures[pool.submit(runner.run, learner, "learner", seed, limits)] = path
+        tasks = sorted({(learner.exercise, t) for learner, _ in plans.values()
+                        for t in learner.tasks},
+                       key=lambda et: (et[0], report.task_order(et[1])))
+        sink = start(list(dict.fromkeys(t for _, t in tasks))) if start else None
 
-    def done(path: Path, result: Grade) -> None:
-        results[path] = result
-        if sink:
-            sink(result)
-        if bar:
-            bar.step(names[path], result.status)
+        def done(path: Path, result: Grade) -> None:
+            results[path] = result
+            if sink:
+                sink(result)
+            if bar:
+                bar.step(names[path], result.status)
 
-    for path in list(results):
-        done(path, results[path])
-    with ThreadPoolExecutor(max(jobs, 1)) as pool:  # torch's side first, learners right behind
-        pristine = {learner.exercise: ref for learner, ref in plans.values()}
-        references = {name: pool.submit(grade.reference, plan, seed, limits)
-                      for name, plan in pristine.items()}
-        futures = {pool.submit(runner.run, learner, "learner", seed, limits): path
-                   for path, (learner, _) in plans.items()}
+        for path in list(results):
+            done(path, results[path])
         for future in as_completed(futures):
             path = futures[future]
             learner = plans[path][0]
