@@ -6,7 +6,9 @@ Prints figures only (no timed assertions): the wall time of a bare `pytest --nbv
 solution; of `python -m grader` on it with a fresh seed (torch's side computed in its own
 sandbox beside the learner's) and again with that seed (torch's side from the grader's cache),
 each with its ratio to bare nbval; then submissions per minute of `--batch` over `--copies`
-submissions with `--jobs` workers (a fresh seed), and the isolation level the grades ran under.
+submissions with `--jobs` workers (a fresh seed), and the isolation level the grades ran under;
+last, the CPU time per submission of the same batch (counted at isolation `none`), which hardly
+depends on the machine's load, and the throughput it allows on this machine's idle cores.
 The grader's cache lives in a temporary directory for the benchmark. Figures depend on the
 machine and its load; compare them only within one run.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,13 +32,19 @@ from grader import runner, verdict  # noqa: E402
 from tools import notebooks, release  # noqa: E402
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
     start = time.monotonic()
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     seconds = time.monotonic() - start
     if done.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return seconds
+
+
+def cpu_seconds() -> float:
+    """CPU time (user and system) of this process's finished children and their descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bare_nbval(notebook: Path, tmp: Path) -> float:
@@ -90,6 +99,17 @@ def main() -> None:
         print(f"  --jobs {args.jobs}   {seconds:6.1f} s   {60 * args.copies / seconds:5.1f} "
               f"submissions/min   {seconds / args.copies:5.1f} s per submission "
               f"({seconds / args.copies / b:.2f}x bare nbval)")
+        # CPU time does not depend on what else the machine runs; it is counted at level `none`
+        # (a sandbox's processes are not the grader's waited-for descendants), fresh seed again
+        before = cpu_seconds()
+        timed([sys.executable, "-m", "grader", "--batch", str(folder), "--csv",
+               str(tmp / "grades-cpu.csv"), "--jobs", str(args.jobs)], tmp,
+              {**os.environ, "GRADER_ISOLATION": "none"})
+        per = (cpu_seconds() - before) / args.copies
+        cores = os.cpu_count() or 1
+        print(f"  CPU time, same batch at isolation none: {per:.2f} CPU-s per submission "
+              f"(torch's side included): at most {60 * cores / per:.0f} submissions/min "
+              f"on {cores} idle cores")
 
 
 if __name__ == "__main__":
