@@ -29,7 +29,7 @@ help:
 	@echo "make grade-batch DIR=submissions/ [CSV=grades.csv] [JOBS=2] [FEEDBACK=feedback/]   grade a folder into a CSV"
 	@echo "make student-kit   zip what a class receives (no solutions) into _build/kit/nn-module-kit.zip"
 	@echo "make gradescope EXERCISE=03_traversal   Gradescope's autograder zip into _build/gradescope/"
-	@echo "make bench-grade  bare nbval vs the sandboxed grader on one solution, and a batch of 20 (--jobs 2)"
+	@echo "make bench-grade  bare nbval vs the sandboxed grader on one solution (fresh seed, then cached), and a batch of 20 (--jobs 2)"
 	@echo "make bench       all benchmarks: set-up from a fresh clone, fast tests, grading, purenn vs torch.nn"
 	@echo "make bench-quick the same without the set-up part (minutes instead of ten)"
 	@echo "make bench-test  run make test here: duration, peak live kernels, peak memory"

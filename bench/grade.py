@@ -3,14 +3,20 @@
     python bench/grade.py [--exercise 01_parameter] [--copies 20] [--jobs 2] [--repeat 1]
 
 Prints figures only (no timed assertions): the wall time of a bare `pytest --nbval` of the
-solution, of `python -m grader` on it (sandboxed: the ratio is the price of the sandbox, the
-second, clean kernel and the comparison), then submissions per minute of `--batch` over
-`--copies` submissions with `--jobs` workers, and the isolation level the grades ran under.
-Figures depend on the machine and its load; compare them only within one run.
+solution; of `python -m grader` on it with a fresh seed (torch's side computed in its own
+sandbox beside the learner's) and again with that seed (torch's side from the grader's cache),
+each with its ratio to bare nbval; then submissions per minute of `--batch` over `--copies`
+submissions with `--jobs` workers (a fresh seed), and the isolation level the grades ran under;
+last, the CPU time per submission of the same batch (counted at isolation `none`), which hardly
+depends on the machine's load, and the throughput it allows on this machine's idle cores.
+The grader's cache lives in a temporary directory for the benchmark. Figures depend on the
+machine and its load; compare them only within one run.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -22,17 +28,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import runner  # noqa: E402
+from grader import runner, verdict  # noqa: E402
 from tools import notebooks, release  # noqa: E402
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
     start = time.monotonic()
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     seconds = time.monotonic() - start
     if done.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return seconds
+
+
+def cpu_seconds() -> float:
+    """CPU time (user and system) of this process's finished children and their descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bare_nbval(notebook: Path, tmp: Path) -> float:
@@ -43,8 +55,8 @@ def bare_nbval(notebook: Path, tmp: Path) -> float:
                   "--nbval-current-env", str(notebook)], tmp)
 
 
-def grade(notebook: Path, tmp: Path) -> float:
-    return timed([sys.executable, "-m", "grader", str(notebook)], tmp)
+def grade(notebook: Path, tmp: Path, seed: int) -> float:
+    return timed([sys.executable, "-m", "grader", "--seed", str(seed), str(notebook)], tmp)
 
 
 def batch(folder: Path, jobs: int, tmp: Path) -> float:
@@ -62,15 +74,19 @@ def main() -> None:
     solution = ROOT / "solutions" / f"{args.exercise}.ipynb"
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as name:
         tmp = Path(name)
+        os.environ["GRADER_CACHE"] = str(tmp / "cache")
         nb = tmp / solution.name
         shutil.copy(solution, nb)
         bare = [bare_nbval(nb, tmp) for _ in range(args.repeat)]
-        graded = [grade(nb, tmp) for _ in range(args.repeat)]
-        b, g = statistics.median(bare), statistics.median(graded)
-        print(f"single submission ({args.exercise}, median of {args.repeat}):")
-        print(f"  bare pytest --nbval   {b:6.1f} s")
-        print(f"  python -m grader      {g:6.1f} s   ratio {g / b:.2f}x "
-              f"(isolation: {runner.isolation()})")
+        seeds = [verdict.new_seed() for _ in range(args.repeat)]
+        fresh = [grade(nb, tmp, seed) for seed in seeds]
+        cached = [grade(nb, tmp, seed) for seed in seeds]
+        b, g, c = (statistics.median(t) for t in (bare, fresh, cached))
+        print(f"single submission ({args.exercise}, median of {args.repeat}, "
+              f"isolation: {runner.isolation()}):")
+        print(f"  bare pytest --nbval                      {b:6.1f} s")
+        print(f"  python -m grader (fresh seed)            {g:6.1f} s   ratio {g / b:.2f}x")
+        print(f"  python -m grader (torch's side cached)   {c:6.1f} s   ratio {c / b:.2f}x")
 
         folder = tmp / "batch"
         folder.mkdir()
@@ -83,6 +99,17 @@ def main() -> None:
         print(f"  --jobs {args.jobs}   {seconds:6.1f} s   {60 * args.copies / seconds:5.1f} "
               f"submissions/min   {seconds / args.copies:5.1f} s per submission "
               f"({seconds / args.copies / b:.2f}x bare nbval)")
+        # CPU time does not depend on what else the machine runs; it is counted at level `none`
+        # (a sandbox's processes are not the grader's waited-for descendants), fresh seed again
+        before = cpu_seconds()
+        timed([sys.executable, "-m", "grader", "--batch", str(folder), "--csv",
+               str(tmp / "grades-cpu.csv"), "--jobs", str(args.jobs)], tmp,
+              {**os.environ, "GRADER_ISOLATION": "none"})
+        per = (cpu_seconds() - before) / args.copies
+        cores = os.cpu_count() or 1
+        print(f"  CPU time, same batch at isolation none: {per:.2f} CPU-s per submission "
+              f"(torch's side included): at most {60 * cores / per:.0f} submissions/min "
+              f"on {cores} idle cores")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,14 @@ import json
 import sys
 from pathlib import Path
 
-from grader import batch, grade, local, report
-from grader.assemble import Unusable
-from grader.runner import Limits, SandboxUnavailable, require_sandbox
-from grader.verdict import ReferenceFailed
+# jsonschema (under nbformat) builds a grammar for the "iri" string format on import when
+# rfc3987_syntax is installed (about 2 CPU-seconds); notebook schemas never use that format.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+from grader import batch, grade, local, report  # noqa: E402
+from grader.assemble import Unusable  # noqa: E402
+from grader.runner import Limits, SandboxUnavailable, require_sandbox  # noqa: E402
+from grader.verdict import ReferenceFailed  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:

@@ -91,7 +91,7 @@ def metadata_mismatch(nb: nbformat.NotebookNode, override: str | None) -> str | 
 
 @dataclass
 class Cell:
-    """One code cell of the grading notebook (the n-th code cell is nbval's `Cell n`)."""
+    """One code cell of the grading notebook (the guard is cell 0, the n-th planned cell is cell n)."""
 
     kind: str  # guard, setup, answer, helper, check
     source: str

@@ -1,8 +1,10 @@
 """Grade a folder of submissions in parallel workers, with a progress bar on stderr.
 
 One seed is drawn for the whole batch (or given with --seed, to replay one), so torch's side of
-every check runs once per exercise (in a clean kernel) and all submissions face the same hidden
-cases. Each submission then runs in its own kernel; an unusable, crashing or hanging one gets its
+every check runs once per exercise (in a clean sandbox, or not at all when the grader's cache
+holds it) and all submissions face the same hidden cases. Each submission runs in its own
+sandbox, queued as soon as its file is read (it does not wait for the other files to be read, nor
+for torch's side); an unusable, crashing or hanging one gets its
 own row and never stops the batch. Every grade goes to the sinks (a CSV gradebook, a feedback
 folder) the moment it is known, so a batch that dies midway leaves every finished row on disk.
 """
@@ -12,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import IO
 
@@ -66,49 +68,45 @@ def grade_folder(folder: Path, jobs: int = 2, seed: int | None = None,
     bar = Progress(len(paths), progress) if progress is not None else None
     results: dict[Path, Grade] = {}
     plans = {}
-    for path in paths:
-        try:
-            plans[path] = grade.prepare(path, exercise, solutions)
-        except Unusable as err:
-            reason = str(err).replace(str(path), names[path], 1)
-            results[path] = verdict.invalid(names[path], reason)
-            results[path].seed = seed
-    tasks = sorted({(learner.exercise, t) for learner, _ in plans.values() for t in learner.tasks},
-                   key=lambda et: (et[0], report.task_order(et[1])))
-    sink = start(list(dict.fromkeys(t for _, t in tasks))) if start else None
-
-    def done(path: Path, result: Grade) -> None:
-        results[path] = result
-        if sink:
-            sink(result)
-        if bar:
-            bar.step(names[path], result.status)
-
-    for path in list(results):
-        done(path, results[path])
-    with ThreadPoolExecutor(max(jobs, 1)) as pool:
-        pristine = {learner.exercise: ref for learner, ref in plans.values()}
-        futures = {pool.submit(grade.reference, plan, seed, limits): name
-                   for name, plan in pristine.items()}
-        tables: dict[str, dict] = {}
-        broken: dict[str, str] = {}
-        for future in as_completed(futures):
+    references: dict[str, Future] = {}
+    futures: dict[Future, Path] = {}
+    with ThreadPoolExecutor(max(jobs, 1)) as pool:  # a run starts as soon as its file is read
+        for path in paths:
             try:
-                tables[futures[future]] = future.result()
-            except verdict.ReferenceFailed as err:  # that exercise is broken, not its learners
-                broken[futures[future]] = f"grader error: {err}"
-        for path, (learner, _) in plans.items():
-            if learner.exercise in broken:
-                done(path, Grade(names[path], learner.exercise, "crashed", [], 0.0, seed,
-                                 broken[learner.exercise]))
-        futures = {pool.submit(runner.run, learner, "learner", seed, limits): path
-                   for path, (learner, _) in plans.items() if learner.exercise not in broken}
+                plans[path] = learner, pristine = grade.prepare(path, exercise, solutions)
+            except Unusable as err:
+                reason = str(err).replace(str(path), names[path], 1)
+                results[path] = verdict.invalid(names[path], reason)
+                results[path].seed = seed
+                continue
+            if learner.exercise not in references:  # torch's side first, learners right behind
+                references[learner.exercise] = pool.submit(grade.reference, pristine, seed, limits)
+            futures[pool.submit(runner.run, learner, "learner", seed, limits)] = path
+        tasks = sorted({(learner.exercise, t) for learner, _ in plans.values()
+                        for t in learner.tasks},
+                       key=lambda et: (et[0], report.task_order(et[1])))
+        sink = start(list(dict.fromkeys(t for _, t in tasks))) if start else None
+
+        def done(path: Path, result: Grade) -> None:
+            results[path] = result
+            if sink:
+                sink(result)
+            if bar:
+                bar.step(names[path], result.status)
+
+        for path in list(results):
+            done(path, results[path])
         for future in as_completed(futures):
             path = futures[future]
             learner = plans[path][0]
             try:
-                result = verdict.judge(learner, tables[learner.exercise], future.result(),
-                                       names[path], seed)
+                table = references[learner.exercise].result()
+            except verdict.ReferenceFailed as err:  # that exercise is broken, not its learners
+                done(path, Grade(names[path], learner.exercise, "crashed", [], 0.0, seed,
+                                 f"grader error: {err}"))
+                continue
+            try:
+                result = verdict.judge(learner, table, future.result(), names[path], seed)
             except Exception as err:  # one submission's surprise must not stop the others
                 result = Grade(names[path], learner.exercise, "crashed", [], 0.0, seed,
                                f"grader error: {type(err).__name__}: {err}")

@@ -149,7 +149,10 @@ def pristine(filename: str) -> bool:
 def _from_a_check(frame: types.FrameType | None) -> bool:
     """True when every caller from `frame` up to a running check cell is pristine code, so the
     call did not start in learner code (directly, or through a torch utility that calls the
-    function on the learner's behalf); False for a thread or callback that no check started."""
+    function on the learner's behalf); False for a thread or callback that no check started, and
+    while an iterator the learner's code returned is advanced (see `learner_returns`)."""
+    if _learners_turn:
+        return False
     while frame is not None:
         filename = frame.f_code.co_filename
         if filename in _check_files or _codes.get(frame.f_code) in _allowed:
@@ -172,6 +175,106 @@ def gate(name: str, args: tuple) -> None:
     if on_refusal is not None:
         on_refusal(name, task)
     raise RuntimeError(f"Exercise {task} must not call {name}")
+
+
+# -- what learner code returns -----------------------------------------------------------------
+#
+# A lazy iterator made in learner code and returned unstarted (`map(nn.Module.named_modules,
+# [module])`, a chain of them, a torch generator made by a function no task gates) runs its
+# calls only when a check consumes it: no learner frame is then on the stack (C iterators have
+# none), so the frame walk above would take the check for the caller. The learner's answer
+# functions therefore return through a trampoline that hands out every iterator they return
+# (also inside a returned tuple, list or dict) as a generator whose every step counts as the
+# learner's own: a gated call made while it advances is refused.
+
+_learners_turn = 0  # > 0 while an iterator returned by learner code advances
+_returning: set[int] = set()  # ids of the functions given a trampoline (kept alive below)
+_kept: list[types.FunctionType] = []
+
+
+def _advanced_as_learner(iterator: Any) -> Iterator[Any]:
+    global _learners_turn
+    while True:
+        _learners_turn += 1
+        try:
+            item = next(iterator)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            _learners_turn -= 1
+        yield item
+
+
+LAZY_MODULES = ("builtins", "itertools", "_collections", "collections", "functools", "operator")
+
+
+def _is_iterator(value: Any) -> bool:
+    """True for the iterators that can call a function later on their own: generators, and the
+    iterators of the builtins, itertools, collections and torch (`map`, `filter`, `chain`, ...).
+    Other objects are left alone: a file or a learner's own class keeps its whole interface (a
+    learner's class runs learner code, which the frame walk sees anyway)."""
+    kind = type(value)
+    if not callable(getattr(kind, "__next__", None)):
+        return False
+    module = getattr(kind, "__module__", "") or ""
+    return isinstance(value, types.GeneratorType) or module in LAZY_MODULES \
+        or module.split(".")[0] == "torch"
+
+
+def attributed(value: Any, depth: int = 0) -> Any:
+    """`value` with every iterator in it (at its top, or in a tuple, list or dict in it) made to
+    advance as the learner's code; anything else is returned as it is (lists and dicts in place)."""
+    if _is_iterator(value):
+        return _advanced_as_learner(value)
+    if depth >= 4:
+        return value
+    kind = type(value)
+    if kind is tuple:
+        items = tuple(attributed(v, depth + 1) for v in value)
+        return items if any(a is not b for a, b in zip(items, value)) else value
+    if kind is list:
+        for i, item in enumerate(value):
+            new = attributed(item, depth + 1)
+            if new is not item:
+                value[i] = new
+    elif kind is dict:
+        for key, item in list(value.items()):
+            new = attributed(item, depth + 1)
+            if new is not item:
+                value[key] = new
+    return value
+
+
+def learner_returns(function: types.FunctionType) -> None:
+    """Make every call of the learner's `function` return `attributed(...)` of its result. The
+    function object stays the same (the check holds it); its code becomes a trampoline, compiled
+    under the learner cell's own file name, that calls a copy of the original."""
+    if id(function) in _returning:
+        return
+    code = function.__code__
+    original = types.FunctionType(code, function.__globals__, function.__name__,
+                                  function.__defaults__, function.__closure__)
+    original.__kwdefaults__ = function.__kwdefaults__
+    original.__qualname__ = function.__qualname__
+
+    def call(args: tuple, kwargs: dict) -> Any:
+        return attributed(original(*args, **kwargs))
+
+    free = code.co_freevars  # the trampoline must have as many free variables as the original
+    inner = ("    def trampoline(*__args, __grader_call=None, **__kwargs):\n"
+             + (f"        if False: ({', '.join(free)},)\n" if free else "")
+             + "        return __grader_call(__args, __kwargs)\n")
+    source = f"def _make({', '.join(free)}):\n" + inner + "    return trampoline\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, code.co_filename, "exec", dont_inherit=True), namespace)
+    trampoline = namespace["_make"](*free).__code__.replace(co_name=code.co_name,
+                                                             co_qualname=code.co_qualname,
+                                                             co_firstlineno=code.co_firstlineno)
+    function.__code__ = trampoline
+    function.__defaults__ = None
+    function.__kwdefaults__ = {"__grader_call": call}
+    _returning.add(id(function))
+    _kept.append(function)
 
 
 @contextmanager

@@ -40,14 +40,19 @@ def observations(plan: Plan, run: Run) -> dict:
 def grade_file(path: Path, exercise: str | None = None, seed: int | None = None,
                limits: Limits = Limits(), exercises: Path = EXERCISES) -> Grade:
     """Grade one submission against the visible checks of its exercise notebook."""
+    seed = verdict.new_seed() if seed is None else seed
+    box = runner.Sandbox("learner", seed, limits)  # warms up while the notebook is read
     try:
         learner, stubs = grade.prepare(path, exercise, exercises)
     except ValueError as err:  # a task without its answer cell: the stub has no solution block
+        box.close()
         raise Unusable(f"{path}: {err}; keep every answer cell of the exercise") from None
-    seed = verdict.new_seed() if seed is None else seed
+    except BaseException:
+        box.close()
+        raise
     with ThreadPoolExecutor(2) as pool:
         expected = pool.submit(runner.run, stubs, "reference", seed, limits)
-        run = pool.submit(runner.run, learner, "learner", seed, limits)
+        run = pool.submit(runner.run, learner, "learner", seed, limits, None, box)
         table, result = observations(stubs, expected.result()), run.result()
     graded = verdict.judge(learner, table, result, str(path), seed)
     graded.detail = "; ".join(filter(None, [graded.detail, DETAIL]))

@@ -31,8 +31,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "violation": {"check": _INT, "task": _TEXT, "what": _TEXT},
     "untrusted": {"line": _INT, "what": _TEXT},
     "limit": {"what": _TEXT},
-    "nbval": {"cell": _INT, "when": _TEXT, "outcome": _TEXT, "message": _TEXT,
-              "timeout": _BOOL, "died": _BOOL},
+    "ran": {"cell": _INT, "outcome": _TEXT, "message": _TEXT, "timeout": _BOOL},
     "exit": {"status": _INT},
 }
 

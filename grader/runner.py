@@ -1,4 +1,4 @@
-"""Run one grading notebook under pytest + nbval in a fresh kernel, inside an OS sandbox.
+"""Run one grading notebook's cells (grader.driver) in a fresh process, inside an OS sandbox.
 
 Isolation levels, best first (`isolation()` picks the best this machine allows):
 
@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import importlib.util
 import itertools
+import json
 import os
 import resource
 import shutil
@@ -40,8 +42,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
 from grader import records
 from grader.assemble import Plan, guard_source
 
@@ -54,7 +54,7 @@ MASKED = ("/root", "/home", "/run", "/mnt", "/media", "/srv", "/opt", "/var/tmp"
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/var", "/sys", "/proc",
           "/dev", "/boot", "/nix")
 CLEAN_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
-RUN_FILES = ("grading.ipynb", "pytest.ini", "records.jsonl")  # shared with a bwrap sandbox
+RUN_FILES = ("records.jsonl",)  # the only file a bwrap sandbox shares with the grader
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Run:
     """What came back from one grading notebook."""
 
     status: str  # ok, timeout, crashed
-    cells: dict[int, CellResult] = field(default_factory=dict)  # nbval "Cell n" -> result
+    cells: dict[int, CellResult] = field(default_factory=dict)  # code cell number -> result
     records: list[dict] = field(default_factory=list)
     bad_records: int = 0
     seconds: float = 0.0
@@ -102,13 +102,33 @@ class SandboxUnavailable(RuntimeError):
 
 # -- choosing the isolation level --------------------------------------------------------------
 
+def cache_dir() -> Path | None:
+    """Where the grader keeps torch's side of checks between runs ($GRADER_CACHE; `off` keeps
+    none): a directory only the grader's user may enter, and masked in every sandbox."""
+    asked = os.environ.get("GRADER_CACHE")
+    if asked == "off":
+        return None
+    if asked:
+        return Path(asked).absolute()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base).absolute() / "nn-module-grader"
+
+
 def package_roots() -> list[str]:
     """Directories whose code counts as pristine (the grader's packages and Python's)."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).resolve().parent)}
     for name in ("purenn", "tools"):
-        module = sys.modules.get(name) or __import__(name)
-        roots.add(str(Path(module.__file__).resolve().parent))
+        roots.add(str(package_dir(name)))
     return sorted(roots)
+
+
+@functools.lru_cache(maxsize=None)
+def package_dir(name: str) -> Path:
+    """The directory of top-level package `name`, found without importing it (purenn imports
+    torch, seconds the grader itself does not need)."""
+    module = sys.modules.get(name)
+    origin = module.__file__ if module is not None else importlib.util.find_spec(name).origin
+    return Path(origin).resolve().parent
 
 
 def _visible() -> list[str]:
@@ -139,7 +159,7 @@ def uid_works() -> bool:
     if os.geteuid() != 0:
         return False
     try:
-        done = subprocess.run([sys.executable, "-c", "import grader, nbval, torch"],
+        done = subprocess.run([sys.executable, "-c", "import grader, IPython, torch"],
                               capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
                               user=UIDS[0], group=UIDS[0], extra_groups=[], cwd="/")
     except (OSError, subprocess.SubprocessError):
@@ -248,13 +268,18 @@ def _bwrap_prefix(exe: str, out: Path | None, uid: int | None, limits: Limits) -
                 made.add(str(parent))
                 cmd += ["--perms", "0755", "--dir", str(parent)]
         cmd += ["--ro-bind", path, path]
+    cache = cache_dir()  # torch's side of the checks is never visible inside
+    if cache is not None and cache.is_dir():
+        real = os.path.realpath(cache)
+        def under(roots): return any(real == r or real.startswith(r + "/") for r in roots)
+        if not under(["/tmp"]) and (not under(masked) or under(keep)):
+            cmd += ["--perms", "0700", "--size", "4096", "--tmpfs", real, "--remount-ro", real]
     for path in sorted(masked):
         cmd += ["--remount-ro", path]
     if out is not None:  # the run's directory: a tmpfs of its own size, so what the run writes
         cmd += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", INSIDE]  # never
-        for name in RUN_FILES:  # reaches the host's disk; only the grader's files are shared
-            mode = "--bind" if name == "records.jsonl" else "--ro-bind"
-            cmd += [mode, str(out / name), f"{INSIDE}/{name}"]
+        for name in RUN_FILES:  # reaches the host's disk; only the result stream is shared
+            cmd += ["--bind", str(out / name), f"{INSIDE}/{name}"]
         cmd += ["--chdir", INSIDE]
     cmd.append("--")
     if uid is not None:
@@ -338,14 +363,15 @@ def _set_limits(limits: Limits, group: Path | None = None) -> None:
 
 # -- one run -----------------------------------------------------------------------------------
 
-def run(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None = None,
-        level: str | None = None) -> Run:
-    """Grade-run `plan` as `role` ("learner" or "reference") with hidden-check seed `seed`; a
-    run stopped by the wall-clock backstop while the machine is busy is tried once more."""
-    level = level or isolation()
-    result = _run_once(plan, role, seed, limits, keep, level)
+def run(plan: Plan, role: str, seed: int, limits: Limits, level: str | None = None,
+        started: Sandbox | None = None) -> Run:
+    """Grade-run `plan` as `role` ("learner" or "reference") with hidden-check seed `seed`, in
+    `started` (a sandbox started ahead for this role and seed) or a new sandbox; a run stopped by
+    the wall-clock backstop while the machine is busy is tried once more, in a fresh sandbox."""
+    level = started.level if started is not None else level or isolation()
+    result = _run_once(plan, role, seed, limits, level, started)
     if result.wall_timeout and busy():  # on an idle machine it was the run itself (it slept)
-        again = _run_once(plan, role, seed, limits, keep, level)
+        again = _run_once(plan, role, seed, limits, level)
         again.attempts = 2
         return again
     return result
@@ -360,88 +386,138 @@ def busy() -> bool:
         return True
 
 
-def _run_once(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None,
-              level: str) -> Run:
-    host = Path(tempfile.mkdtemp(prefix=f"grader-{role}-"))
-    uid = _uids.take() if os.geteuid() == 0 and level in ("bwrap", "uid") else None
-    try:
-        return _execute(plan, role, seed, limits, keep, level, host, uid)
-    finally:
-        if uid is not None and level == "uid":
-            _kill_uid(uid)
-        _remove(host)
+def _run_once(plan: Plan, role: str, seed: int, limits: Limits, level: str,
+              started: Sandbox | None = None) -> Run:
+    box = started if started is not None else Sandbox(role, seed, limits, level)
+    return box.result(plan)
+
+
+class Sandbox:
+    """One grading run's sandbox, started before its work is known: the driver inside
+    (grader.driver) imports torch and IPython while the grader reads the submission (or while
+    the previous submission of a batch runs), then runs the cells it is sent. Used once:
+    `result` sends the work, waits, collects and removes everything; `close` (also called by
+    `result`) ends a sandbox that will get no work. Neither raises on clean-up."""
+
+    def __init__(self, role: str, seed: int, limits: Limits = Limits(),
+                 level: str | None = None) -> None:
+        self.role, self.seed, self.limits = role, seed, limits
+        self.level = level or isolation()
+        self.host = Path(tempfile.mkdtemp(prefix=f"grader-{role}-"))
+        self.out = self.host / "run"
+        self.uid = _uids.take() if os.geteuid() == 0 and self.level in ("bwrap", "uid") else None
+        self.group: Path | None = None
+        self.proc: subprocess.Popen | None = None
+        self.closed = False
+        try:
+            self._spawn()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def stream(self) -> Path:
+        """The result stream's path as the sandbox sees it."""
+        return (Path(INSIDE) if self.level == "bwrap" else self.out) / "records.jsonl"
+
+    def _spawn(self) -> None:
+        out, level, uid, limits = self.out, self.level, self.uid, self.limits
+        out.mkdir()
+        for name in ("tmp", "home"):
+            (out / name).mkdir()
+        (out / "records.jsonl").write_bytes(b"")
         if uid is not None:
-            _uids.give(uid)
+            os.chmod(self.host, 0o711)
+            for path in [out, *out.iterdir()]:
+                os.chown(path, uid, uid)
+        env = {k: os.environ[k] for k in CLEAN_ENV if k in os.environ}
+        home = "/tmp" if level == "bwrap" else str(out / "home")
+        env.update(HOME=home, TMPDIR="/tmp" if level == "bwrap" else str(out / "tmp"),
+                   GRADER_SEED=str(self.seed), GRADER_REPORT=str(self.stream),
+                   PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1", OMP_NUM_THREADS="1",
+                   MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1", MPLBACKEND="Agg",
+                   MPLCONFIGDIR=f"{home}/.matplotlib", JUPYTER_PLATFORM_DIRS="1",
+                   PYTHONPATH=os.pathsep.join(dict.fromkeys(  # the driver imports this grader
+                       str(package_dir(n).parent) for n in ("grader", "purenn", "tools"))))
+        cmd = [sys.executable, "-m", "grader.driver"]
+        user: dict = {}
+        if level == "bwrap":
+            cmd = _bwrap_prefix(shutil.which("bwrap") or "bwrap", out, uid, limits) + cmd
+        elif level == "uid" and uid is not None:
+            user = {"user": uid, "group": uid, "extra_groups": []}
+        self.group = memory_cgroup(limits.total_memory) if level != "none" else None
+        with open(self.host / "driver.log", "wb") as log:
+            self.proc = subprocess.Popen(cmd, cwd=out, env=env, stdin=subprocess.PIPE, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=functools.partial(_set_limits, limits,
+                                                                      self.group), **user)
+        if self.group is not None and user:  # the child had dropped root before it could join;
+            _join(self.group, self.proc.pid)  # it has only just started Python, and forked nothing
 
+    def work(self, plan: Plan) -> bytes:
+        """What the driver is sent: the grading notebook's cells, the guard first."""
+        limits = self.limits
+        config = {"role": self.role, "seed": self.seed, "records": str(self.stream),
+                  "roots": package_roots(),
+                  "limits": {"memory": limits.memory, "cpu": limits.total_cpu,
+                             "cell_cpu": limits.cell_cpu, "fsize": limits.fsize,
+                             "output": limits.output}}
+        cells = [guard_source(plan, config)] + [c.source for c in plan.cells]
+        return json.dumps({"cells": cells, "cell_timeout": limits.cell_timeout}).encode()
 
-def _execute(plan: Plan, role: str, seed: int, limits: Limits, keep: Path | None, level: str,
-             host: Path, uid: int | None) -> Run:
-    out = host / "run"
-    out.mkdir()
-    inside = Path(INSIDE) if level == "bwrap" else out
-    for name in ("tmp", "home"):
-        (out / name).mkdir()
-    stream = inside / "records.jsonl"
-    config = {"role": role, "seed": seed, "records": str(stream), "roots": package_roots(),
-              "limits": {"memory": limits.memory, "cpu": limits.total_cpu,
-                         "cell_cpu": limits.cell_cpu, "fsize": limits.fsize,
-                         "output": limits.output}}
-    nbformat.write(plan.notebook(guard_source(plan, config)), str(out / "grading.ipynb"))
-    (out / "pytest.ini").write_text("[pytest]\n")
-    (out / "records.jsonl").write_bytes(b"")
-    if uid is not None:
-        os.chmod(host, 0o711)
-        for path in [out, *out.iterdir()]:
-            os.chown(path, uid, uid)
-    env = {k: os.environ[k] for k in CLEAN_ENV if k in os.environ}
-    home = "/tmp" if level == "bwrap" else str(out / "home")
-    env.update(HOME=home, TMPDIR="/tmp" if level == "bwrap" else str(out / "tmp"),
-               GRADER_SEED=str(seed), GRADER_REPORT=str(stream),
-               GRADER_OUTPUT_LIMIT=str(limits.output), PYTHONDONTWRITEBYTECODE="1",
-               PYTHONNOUSERSITE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", OMP_NUM_THREADS="1",
-               MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1", MPLBACKEND="Agg",
-               MPLCONFIGDIR=f"{home}/.matplotlib", JUPYTER_PLATFORM_DIRS="1",
-               PYTHONPATH=os.pathsep.join(dict.fromkeys(  # the kernel imports this grader's code
-                   str(Path((sys.modules.get(n) or __import__(n)).__file__).resolve().parents[1])
-                   for n in ("grader", "purenn", "tools"))))
-    cmd = [sys.executable, "-m", "pytest", "-c", str(inside / "pytest.ini"), "--rootdir",
-           str(inside), "-p", "no:cacheprovider", "-p", "nbval.plugin", "-p",
-           "grader.nbval_plugin", "--nbval-lax", "--nbval-current-env",
-           f"--nbval-cell-timeout={limits.cell_timeout:g}", "-q", "--no-header", "-p",
-           "no:warnings", str(inside / "grading.ipynb")]
-    user: dict = {}
-    if level == "bwrap":
-        cmd = _bwrap_prefix(shutil.which("bwrap") or "bwrap", out, uid, limits) + cmd
-    elif level == "uid" and uid is not None:
-        user = {"user": uid, "group": uid, "extra_groups": []}
-    start = time.monotonic()
-    timed_out = False
-    group = memory_cgroup(limits.total_memory) if level != "none" else None
-    try:
-        with open(host / "pytest.log", "wb") as log:
-            proc = subprocess.Popen(cmd, cwd=out, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                    preexec_fn=functools.partial(_set_limits, limits, group),
-                                    **user)
-            if group is not None and user:  # the child had dropped root before it could join;
-                _join(group, proc.pid)  # it has only just started Python, and forked nothing
+    def result(self, plan: Plan) -> Run:
+        """Run `plan` in this sandbox and collect what came back."""
+        assert self.proc is not None and not self.closed, "a sandbox runs one plan, once"
+        start = time.monotonic()
+        timed_out = False
+        try:
             try:
-                proc.wait(timeout=limits.timeout)
+                self.proc.stdin.write(self.work(plan))
+                self.proc.stdin.close()
+            except OSError:  # it died while starting: collected below as crashed
+                pass
+            try:
+                self.proc.wait(timeout=self.limits.timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
-            _kill_group(proc.pid)  # what the run left behind in its session (bwrap: everything)
-            proc.wait()
-        if level == "uid" and uid is not None:
-            _kill_uid(uid)
-    finally:
-        remove_cgroup(group)
-    seconds = time.monotonic() - start
-    result = _collect(host, out / "records.jsonl", proc.returncode, timed_out, seconds)
-    result.isolation = level
-    if keep is not None:
-        _copy_regular(out, keep)
-        (keep / "pytest.log").write_bytes(read_regular(host / "pytest.log", LOG_LIMIT))
-    return result
+            self._stop()
+            seconds = time.monotonic() - start
+            result = _collect(self.host, self.out / "records.jsonl", self.proc.returncode,
+                              timed_out, seconds)
+            result.isolation = self.level
+            return result
+        finally:
+            self.close()
+
+    def _stop(self) -> None:
+        """Kill whatever the run left behind (bwrap: everything in its pid namespace)."""
+        if self.proc is not None:
+            _kill_group(self.proc.pid)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.level == "uid" and self.uid is not None:
+            _kill_uid(self.uid)
+        remove_cgroup(self.group)
+        self.group = None
+
+    def close(self) -> None:
+        """End the sandbox and remove its files; never raises, may be called again."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.proc is not None and self.proc.stdin is not None:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
+            self._stop()
+        finally:
+            _remove(self.host)
+            if self.uid is not None:
+                _uids.give(self.uid)
 
 
 def _kill_group(pid: int) -> None:
@@ -517,21 +593,22 @@ def _copy_regular(src: Path, dest: Path) -> None:
             (dest / entry.name).write_bytes(read_regular(Path(entry.path), RECORDS_LIMIT))
 
 
-def _collect(host: Path, stream: Path, code: int, timed_out: bool, seconds: float) -> Run:
+def _collect(host: Path, stream: Path, code: int | None, timed_out: bool, seconds: float) -> Run:
     found, bad = records.loads(read_regular(stream, RECORDS_LIMIT), RECORDS_LIMIT)
     cells: dict[int, CellResult] = {}
-    cell_timeouts = died = cpu = False
+    cell_timeouts = cpu = finished = False
     for item in found:
-        if item["k"] == "nbval":
+        if item["k"] == "ran":
             cell_timeouts |= item["timeout"]
-            died |= item["died"]
             cell = item["cell"]
             if cell not in cells or cells[cell].outcome == "passed":
                 cells[cell] = CellResult(item["outcome"], item["message"])
         elif item["k"] == "limit":
             cpu = True
+        elif item["k"] == "exit":
+            finished = True
     started = any(r["k"] == "hello" for r in found)
-    log = read_regular(host / "pytest.log", LOG_LIMIT).decode(errors="replace")
+    log = read_regular(host / "driver.log", LOG_LIMIT).decode(errors="replace")
     wall = False
     if timed_out:
         status, detail, wall = "timeout", f"the whole run took longer than its limit ({seconds:.0f} s)", True
@@ -539,10 +616,11 @@ def _collect(host: Path, stream: Path, code: int, timed_out: bool, seconds: floa
         status, detail, wall = "timeout", "a cell took longer than its wall-clock limit", True
     elif cpu:
         status, detail = "timeout", "a cell used more than its CPU-time limit"
-    elif died or not started:
-        status, detail = "crashed", "the kernel died" if started else "the kernel did not start"
-    elif code not in (0, 1):
-        status, detail = "crashed", f"pytest exited with {code}: {log.strip().splitlines()[-1:]}"
+    elif not started:
+        last = log.strip().splitlines()[-1:]
+        status, detail = "crashed", "the kernel did not start" + (f": {last[0][:300]}" if last else "")
+    elif not finished or code != 0:
+        status, detail = "crashed", "the kernel died (the code exited the process or was killed)"
     else:
         status, detail = "ok", ""
     return Run(status, cells, found, bad, seconds, detail, wall_timeout=wall)

@@ -415,6 +415,7 @@ class Guard:
             return None
         if self.role == "learner":
             self._check_answer_names(frame.f_globals, task)
+            self._attribute_returns(frame.f_globals)
         self.calls += 1
         return CheckRun(self, check, task, self.calls - 1, self._stand_ins(frame.f_globals))
 
@@ -428,6 +429,18 @@ class Guard:
                 shown = getattr(value, "__qualname__", type(value).__name__)
                 self.write({"k": "violation", "check": self.current[0], "task": task,
                             "what": f"`{name}` is {shown}, not code written in your answer"})
+
+    def _attribute_returns(self, namespace: dict) -> None:
+        """Every answer function the learner wrote (of any task: answers call each other)
+        returns its iterators as the learner's (grader.forbid.learner_returns)."""
+        for names in self.answer_names.values():
+            for name in names:
+                value = namespace.get(name)
+                if isinstance(value, types.FunctionType):
+                    value = _decorated(value) or value  # `@torch.no_grad()`: the code it wraps
+                if isinstance(value, types.FunctionType) and self.is_learner(value.__code__.co_filename) \
+                        and id(value) not in self.gated:
+                    forbid.learner_returns(value)
 
     def _stand_ins(self, namespace: dict) -> frozenset[str]:
         """Gated torch functions the check itself bound to an answer name (e.g. torch's

@@ -109,7 +109,7 @@ def _ends(run: Run) -> dict[int, set]:
 
 
 def _cell_index(plan: Plan) -> dict[int, int]:
-    """check ordinal -> nbval cell number."""
+    """check ordinal -> code cell number in the grading run (the guard is cell 0)."""
     return {c.check: i + GUARD_CELLS for i, c in enumerate(plan.cells) if c.kind == "check"}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import subprocess
 import sys
 
@@ -232,3 +233,62 @@ def test_csv_has_one_row_per_grade():
     rows = out.getvalue().splitlines()
     assert rows[0] == "file,exercise,status,1.1,total,max,seed,isolation,seconds,feedback,detail"
     assert rows[1].startswith("sub.ipynb,01_parameter,ok,3,3,5,") and rows[2].startswith("bad.ipynb,,invalid,,0,0,")
+
+
+def _drive(tmp_path, cells, cell_timeout=0.0):
+    """Run grader.driver on `cells` (no sandbox) and return its records and printed output."""
+    stream = tmp_path / "records.jsonl"
+    stream.write_bytes(b"")
+    done = subprocess.run([sys.executable, "-m", "grader.driver"], cwd=tmp_path,
+                          input=json.dumps({"cells": cells, "cell_timeout": cell_timeout}).encode(),
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                               "GRADER_REPORT": str(stream), "MPLBACKEND": "Agg",
+                               "PYTHONPATH": str(notebooks.ROOT)},
+                          capture_output=True, timeout=300)
+    found, bad = records.loads(stream.read_bytes(), 1 << 20)
+    assert bad == 0
+    return found, done
+
+
+def test_the_driver_runs_every_cell_and_reports_each_outcome(tmp_path):
+    found, done = _drive(tmp_path, ["x = 41", "print('noise ' * 1000)\nx += 1",
+                                    "assert x == 42\n%time y = x", "raise ValueError('boom')",
+                                    "import time\ntime.sleep(30)", "sys.exit(3)", "z = x"],
+                         cell_timeout=2)
+    ran = [(r["cell"], r["outcome"], r["message"], r["timeout"]) for r in found if r["k"] == "ran"]
+    assert ran == [(0, "passed", "", False), (1, "passed", "", False), (2, "passed", "", False),
+                   (3, "failed", "ValueError: boom", False),
+                   (4, "failed", "CellTimeout: the cell ran longer than its wall-clock limit", True),
+                   (5, "failed", "NameError: name 'sys' is not defined", False),
+                   (6, "passed", "", False)]
+    assert found[-1] == {"k": "exit", "status": 0} and done.returncode == 0
+    assert b"noise" not in done.stdout + done.stderr  # printed output goes nowhere
+
+
+def test_a_driver_that_dies_leaves_no_closing_record(tmp_path):
+    found, done = _drive(tmp_path, ["import os\nos._exit(0)", "never = 1"])
+    assert found == [] and done.returncode == 0
+    found, done = _drive(tmp_path, ["import sys\nsys.exit(0)", "after = 1"])
+    assert [r["outcome"] for r in found if r["k"] == "ran"] == ["failed", "passed"]
+    assert found[-1]["k"] == "exit"
+
+
+def test_the_cache_key_of_torchs_side_changes_with_everything_it_depends_on(monkeypatch):
+    from grader import grade
+
+    solution = notebooks.read(notebooks.ROOT / "solutions" / "01_parameter.ipynb")
+    pristine = assemble.plan(solution, solution, "01_parameter")
+    key = grade._key(pristine, 1)
+    assert key == grade._key(assemble.plan(solution, solution, "01_parameter"), 1)
+    assert grade._key(pristine, 2) != key
+    changed = copy.deepcopy(pristine)
+    changed.cells[-1].source += "\n# edited"
+    assert grade._key(changed, 1) != key
+    grade._code_digest.cache_clear()
+    monkeypatch.setattr(grade.importlib.metadata, "version", lambda name: "0.0-other")
+    try:
+        assert grade._key(pristine, 1) != key  # another torch
+    finally:
+        monkeypatch.undo()
+        grade._code_digest.cache_clear()
+    assert grade._key(pristine, 1) == key

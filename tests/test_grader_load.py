@@ -2,18 +2,21 @@
 
 A correct submission must never be graded `timeout` because the machine is busy: the kernel's
 limits count CPU-seconds of the learner's work, and the wall-clock limits are only a generous
-backstop. Here two busy loops compete with the grade for the cores; the time it takes is never
-asserted, only the verdict.
+backstop. Here two busy loops compete with the grade for the cores, or a batch with four
+workers runs while another grader process grades a second batch; the time it takes is never
+asserted, only the verdicts.
 """
 from __future__ import annotations
 
+import csv
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from grader import grade, runner
+from grader import batch, grade, runner, verdict
 from grader.runner import Limits
 from grader_cases import tasks
 from tools import notebooks
@@ -33,6 +36,36 @@ def test_a_correct_submission_is_never_a_timeout_on_a_busy_machine():
             burner.wait()
     assert result.status == "ok", result.detail
     assert {t.task: t.points for t in result.tasks} == tasks(SOLUTION)
+
+
+@pytest.mark.slow
+def test_four_workers_on_two_cores_beside_another_batch_grade_every_solution_in_full(tmp_path):
+    solutions = [SOLUTION, notebooks.ROOT / "solutions" / "03_traversal.ipynb"]
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    for folder in (mine, theirs):
+        folder.mkdir()
+        for i in range(4):
+            source = solutions[i % 2]
+            shutil.copy(source, folder / f"{i}_{source.name}")
+    seed = verdict.new_seed()  # torch's side is computed under the same load, not cached
+    other = subprocess.Popen([sys.executable, "-m", "grader", "--batch", str(theirs), "--csv",
+                              str(tmp_path / "theirs.csv"), "--jobs", "2", "--seed", str(seed + 1)],
+                             cwd=notebooks.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    try:
+        grades = batch.grade_folder(mine, jobs=4, seed=seed, progress=None)
+    finally:
+        output, _ = other.communicate(timeout=1800)
+    assert other.returncode == 0, output
+    for g in grades:
+        expected = tasks(solutions[int(os.path.basename(g.file)[0]) % 2])
+        assert (g.status, {t.task: t.points for t in g.tasks}) == ("ok", expected), g.detail
+    with open(tmp_path / "theirs.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4
+    for row in rows:
+        expected = tasks(solutions[int(row["file"][0]) % 2])
+        assert row["status"] == "ok" and float(row["total"]) == sum(expected.values()), row
 
 
 @pytest.mark.slow

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
+import json
 import os
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import grade, runner, verdict
+from grader import forbid, grade, runner, verdict
 from grader.runner import Limits
 from grader_cases import _with_answers, tasks, write
 from tools import notebooks, release
@@ -107,6 +109,20 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
             cell.source = generator
     cases["generator_delegation"] = (nb, {**full3, "3.1": 0})
 
+    lazy = {"3.1": ("import itertools\n\n"
+                    "def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
+                    "    return itertools.chain.from_iterable(map(\n"
+                    "        nn.Module.named_modules, [module], [memo], [prefix], [remove_duplicate]))"),
+            "3.2": ("import itertools\n\n"
+                    "def named_parameters(module, prefix='', recurse=True, remove_duplicate=True):\n"
+                    "    walk = map(nn.Module.named_parameters, [module], [prefix], [recurse], [remove_duplicate])\n"
+                    "    return filter(None, itertools.chain.from_iterable(walk))")}
+    nb = notebooks.read(EX3)
+    for cell in nb.cells:  # lazy iterators made from torch's functions, returned unstarted
+        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in lazy:
+            cell.source = lazy[cell.metadata["grade"]["task"]]
+    cases["lazy_iterator_delegation"] = (nb, {**full3, "3.1": 0, "3.2": 0})
+
     reference = {"5.1": "def save_checkpoint(path, model, optimizer, epoch, trainable_only=False):\n"
                         "    return torch_side.spec_save(path, model, optimizer, epoch, trainable_only)",
                  "5.2": "_load = torch_side.torch_checked_load\n\n"
@@ -119,8 +135,8 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
     cases["delegates_to_the_checks_reference"] = (nb, {**tasks(EX5), "5.1": 0, "5.2": 0})
 
     forged = (f"import json, os\nstream = {stream}\n"
-              "lines = [json.dumps({'k': 'nbval', 'cell': n, 'when': 'call', 'outcome': 'passed',"
-              " 'message': '', 'timeout': False, 'died': False}) for n in range(40)]\n"
+              "lines = [json.dumps({'k': 'ran', 'cell': n, 'outcome': 'passed',"
+              " 'message': '', 'timeout': False}) for n in range(40)]\n"
               "lines += [json.dumps({'k': 'case', 'check': c, 'call': 0, 'case': i, 'label': 'x',"
               " 'value': ['value', 'parameter']}) for c in range(6) for i in range(60)]\n"
               f"lines += [json.dumps({{'kernel_pid': {sentinel}}}),"
@@ -321,7 +337,8 @@ ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_list
            "delegates_to_the_checks_reference", "magic_cell_compiles_under_a_torch_name",
            "builtins_through_an_attribute", "input_transformer_in_a_magic_cell",
            "module_renamed_to_torch", "torch_utility_delegation", "honest_display_and_inspect",
-           "honest_no_grad_decorator", "forges_records_through_the_descriptor"]
+           "honest_no_grad_decorator", "forges_records_through_the_descriptor",
+           "lazy_iterator_delegation"]
 
 
 @pytest.mark.slow
@@ -355,6 +372,32 @@ def test_refusals_are_named_in_the_messages(attacked):
     assert "torch.nn.init.uniform_" in message("thread_and_proxy_delegation", "1.3")
     assert "named_modules" in message("generator_delegation", "3.1")
     assert "copy.deepcopy" in message("rebinds_forbid_lists", "1.2")
+    assert "named_modules" in message("lazy_iterator_delegation", "3.1")
+    assert "named_parameters" in message("lazy_iterator_delegation", "3.2")
+
+
+def test_iterators_returned_by_learner_code_advance_as_the_learners():
+    def turn(_):
+        return forbid._learners_turn
+
+    value = forbid.attributed((map(turn, [0]), [map(turn, [0])], {"k": map(turn, [0])}, 5))
+    assert list(value[0]) == [1] and list(value[1][0]) == [1] and list(value[2]["k"]) == [1]
+    assert value[3] == 5 and forbid._learners_turn == 0
+    plain = [1, (2,)]
+    assert forbid.attributed(plain) is plain and plain == [1, (2,)]
+    text = io.StringIO("a file keeps its interface")
+    assert forbid.attributed(text) is text
+
+    def make(k):
+        def answer(x, y=2, *, z=3):
+            return map(lambda v: (v + k + y + z, forbid._learners_turn), [x])
+        return answer
+
+    answer = make(10)
+    forbid.learner_returns(answer)
+    forbid.learner_returns(answer)  # once is enough
+    assert list(answer(1)) == [(16, 1)] and list(answer(1, 0, z=0)) == [(11, 1)]
+    assert answer.__name__ == "answer" and forbid._learners_turn == 0
 
 
 # -- the sandbox itself, without a kernel ------------------------------------------------------
@@ -378,6 +421,44 @@ def test_the_sandbox_holds_no_answer_key_and_only_the_packages_of_the_book():
     assert names <= {".", "..", "grader", "purenn", "tools", ".venv"}, listing
     if os.geteuid() == 0:
         assert listing.stdout.split()[-1] == str(runner.UIDS[-1])
+
+
+@needs_bwrap
+def test_the_cache_of_torchs_side_is_never_visible_inside(monkeypatch):
+    cache = ROOT / "grader" / f".cache-{TOKEN}"  # even inside a package the sandbox sees
+    cache.mkdir(mode=0o700)
+    try:
+        (cache / "table.jsonl").write_text("torch's answers")
+        monkeypatch.setenv("GRADER_CACHE", str(cache))
+        done = _inside(f"ls -A {cache}; cat {cache}/table.jsonl; echo end")
+        assert "end" in done.stdout and "table" not in done.stdout and "answers" not in done.stdout
+    finally:
+        for path in cache.iterdir():
+            path.unlink()
+        cache.rmdir()
+
+
+def test_a_cached_table_is_data_checked_like_a_result_stream(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "cache"))
+    case = {"k": "case", "check": 0, "call": 0, "case": 0, "label": "x", "value": ["value", 1]}
+    grade._store("k1", {0: {(0, 0): case}})
+    assert grade._load("k1") == {0: {(0, 0): case}}
+    stored = tmp_path / "cache" / "k1.jsonl"
+    for bad in (b"", b"{not json\n", json.dumps({**case, "pid": 1}).encode() + b"\n",
+                json.dumps({"k": "exit", "status": 0}).encode() + b"\n"):
+        stored.write_bytes(bad)
+        assert grade._load("k1") is None
+    os.chmod(tmp_path / "cache", 0o777)  # a directory others may write is not trusted
+    grade._store("k1", {0: {(0, 0): case}})
+    assert grade._load("k1") is None
+    os.chmod(tmp_path / "cache", 0o700)
+    monkeypatch.setattr(grade, "CACHE_TABLES", 2)
+    for key in ("k2", "k3", "k4"):
+        time.sleep(0.05)  # distinct modification times
+        grade._store(key, {0: {(0, 0): case}})
+    assert sorted(p.name for p in (tmp_path / "cache").glob("*.jsonl")) == ["k3.jsonl", "k4.jsonl"]
+    monkeypatch.setenv("GRADER_CACHE", "off")
+    assert runner.cache_dir() is None and grade._load("k1") is None
 
 
 @needs_bwrap
@@ -639,7 +720,7 @@ def test_the_run_directory_is_capped_as_a_whole(tmp_path):
         for path in [out, *out.iterdir()]:
             os.chown(path, uid, uid)
     script = ("for i in 1 2 3 4 5 6; do head -c 4000000 /dev/zero > big$i; echo wrote$i=$?; done; "
-              "echo x >> records.jsonl; echo appended=$?; rm grading.ipynb; echo removed=$?")
+              "echo x >> records.jsonl; echo appended=$?; rm records.jsonl; echo removed=$?")
     cmd = runner._bwrap_prefix("bwrap", out, uid, limits) + ["/bin/sh", "-c", script]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
                           preexec_fn=functools.partial(runner._set_limits, limits))
