@@ -399,21 +399,27 @@ def test_next_links_walk_the_whole_book_in_order(tab, site):
     tab.assert_clean()
 
 
-def test_search_finds_named_parameters(tab, site, html_dir):
-    mentioning = [name for name in PAGES if SEARCH_TERM in article_text(html_dir, name)]
-    assert mentioning, f"no page of the book mentions {SEARCH_TERM}"
+def _search(tab, term: str) -> list[str]:
+    """Search from the first page with the visible search button; the result pages' URLs."""
     tab.goto(f"{PAGES[0]}.html")
     tab.page.locator("button.search-button__button").locator("visible=true").first.click()
     box = tab.page.locator("#pst-search-dialog input[name=q]")
-    box.fill(SEARCH_TERM)
+    box.fill(term)
     box.press("Enter")
     tab.page.wait_for_url("**/search.html?q=*")
     tab.page.locator("#search-results .search-summary").wait_for()  # the search has finished
     tab.page.wait_for_load_state("networkidle")
     results = tab.page.locator("#search-results ul.search li a")
-    found = [urldefrag(url).url for url in results.evaluate_all("els => els.map(a => a.href)")]
+    return [urldefrag(url).url for url in results.evaluate_all("els => els.map(a => a.href)")]
+
+
+def test_search_finds_named_parameters(tab, site, html_dir):
+    mentioning = [name for name in PAGES if SEARCH_TERM in article_text(html_dir, name)]
+    assert mentioning, f"no page of the book mentions {SEARCH_TERM}"
+    found = _search(tab, SEARCH_TERM)
     missing = [name for name in mentioning if url_of(site, name) not in found]
     assert found and not missing, f"search for {SEARCH_TERM} misses {missing}; found {found}"
+    results = tab.page.locator("#search-results ul.search li a")
     assert results.first.is_visible()
     results.first.click()
     tab.page.wait_for_url(found[0] + "*")
@@ -632,20 +638,6 @@ def test_chinese_page_loads_and_its_links_resolve(browser, zh_site, site, docnam
     assert seen["heading"], "no visible heading"
     broken = broken_links(seen, site)
     assert not broken, f"on zh_CN/{docname}.html:\n" + "\n".join(broken)
-
-
-def _search(tab, term: str) -> list[str]:
-    """Search from the first page with the visible search button; the result pages' URLs."""
-    tab.goto(f"{PAGES[0]}.html")
-    tab.page.locator("button.search-button__button").locator("visible=true").first.click()
-    box = tab.page.locator("#pst-search-dialog input[name=q]")
-    box.fill(term)
-    box.press("Enter")
-    tab.page.wait_for_url("**/search.html?q=*")
-    tab.page.locator("#search-results .search-summary").wait_for()  # the search has finished
-    tab.page.wait_for_load_state("networkidle")
-    results = tab.page.locator("#search-results ul.search li a")
-    return [urldefrag(url).url for url in results.evaluate_all("els => els.map(a => a.href)")]
 
 
 @pytest.mark.parametrize("width", WIDTHS)
