@@ -355,17 +355,21 @@ def test_code_cells_and_outputs_are_visible(visit, docname):
 def test_sidebar_reaches_every_chapter(tab, site):
     tab.goto("")  # the site's front door: index.html forwards to the root page
     assert tab.page.url == url_of(site, PAGES[0])
-    sidebar = tab.page.locator("nav.bd-docs-nav")
     for docname in CHAPTERS:
-        expected = url_of(site, docname)
-        links = [link for link in sidebar.locator("a").all()
-                 if urldefrag(link.evaluate("a => a.href")).url == expected]
-        assert links, f"the sidebar on {tab.page.url} has no link to {docname}"
-        assert links[0].is_visible(), f"the sidebar link to {docname} is hidden"
-        links[0].click()
-        tab.page.wait_for_url(expected)
-        assert tab.page.locator("article.bd-article h1").first.is_visible(), docname
+        _open_from_sidebar(tab, site, docname)
     tab.assert_clean()
+
+
+def _open_from_sidebar(tab, site, docname: str) -> None:
+    """Click the visible sidebar link of the open page to `docname`; it must show the page."""
+    expected, here = url_of(site, docname), tab.page.url
+    links = [link for link in tab.page.locator("nav.bd-docs-nav a").all()
+             if urldefrag(link.evaluate("a => a.href")).url == expected]
+    assert links, f"the sidebar on {here} has no link to {docname}"
+    assert links[0].is_visible(), f"the sidebar link to {docname} is hidden on {here}"
+    links[0].click()
+    tab.page.wait_for_url(expected)
+    assert tab.page.locator("article.bd-article h1").first.is_visible(), docname
 
 
 def test_sidebar_shows_each_section_under_its_chapter(tab, site):
@@ -374,14 +378,7 @@ def test_sidebar_shows_each_section_under_its_chapter(tab, site):
     assert SECTIONS, "no section pages in _toc.yml: nothing to check"
     for docname, parent in SECTIONS:
         tab.goto(f"{parent}.html")
-        expected = url_of(site, docname)
-        links = [link for link in tab.page.locator("nav.bd-docs-nav a").all()
-                 if urldefrag(link.evaluate("a => a.href")).url == expected]
-        assert links, f"the sidebar on {parent}.html has no link to {docname}"
-        assert links[0].is_visible(), f"the sidebar link to {docname} is hidden on {parent}.html"
-        links[0].click()
-        tab.page.wait_for_url(expected)
-        assert tab.page.locator("article.bd-article h1").first.is_visible(), docname
+        _open_from_sidebar(tab, site, docname)
     tab.assert_clean()
 
 
