@@ -688,6 +688,14 @@ def key_canvas(width: float) -> Canvas:
                   width=width)
 
 
+def key_legend(c: Canvas, x: float, y: float) -> None:
+    """The colour key of a state_dict listing: which keys live in _parameters, which in _buffers."""
+    for label, col in [(tr("in _parameters"), PARAM), (tr("in _buffers"), BUFFER)]:
+        c.box(x, y - 0.06, 0.12, 0.12, face=col, edge=col, r=0.02)
+        c.text(x + 0.18, y, label, color=col)
+        x += 0.18 + width(label) + 0.3
+
+
 def key_note(model: nn.Module) -> str:
     """The note under the keys: which layer has none, and why."""
     empty = next(i for i, m in enumerate(model.encoder.layers) if not m.state_dict())
@@ -754,11 +762,7 @@ def draw_state_dict_key(path: Path) -> None:
     y = walk_end + 0.45
     heading = tr("all {n} keys of this model's state_dict():", n=len(keys))
     c.text(PAD, y, heading, bold=True)
-    legend_x = PAD + width(heading, bold=True) + 0.25
-    for label, col in [(tr("in _parameters"), PARAM), (tr("in _buffers"), BUFFER)]:
-        c.box(legend_x, y - 0.06, 0.12, 0.12, face=col, edge=col, r=0.02)
-        c.text(legend_x + 0.18, y, label, color=col)
-        legend_x += 0.18 + width(label) + 0.3
+    key_legend(c, PAD + width(heading, bold=True) + 0.25, y)
     y += 0.14
     owners = dict(model.named_modules())
     ncol = 3
@@ -1387,11 +1391,7 @@ def draw_state_dict_key_narrow(path: Path) -> None:
     heading = tr("all {n} keys of this model's state_dict():", n=len(keys))
     c.text(PAD, y, heading, bold=True)
     y += 0.24
-    legend_x = PAD
-    for label, col in [(tr("in _parameters"), PARAM), (tr("in _buffers"), BUFFER)]:
-        c.box(legend_x, y - 0.06, 0.12, 0.12, face=col, edge=col, r=0.02)
-        c.text(legend_x + 0.18, y, label, color=col)
-        legend_x += 0.18 + width(label) + 0.3
+    key_legend(c, PAD, y)
     y += 0.14
     owners = dict(model.named_modules())
     for j, k in enumerate(keys):

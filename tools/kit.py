@@ -191,9 +191,9 @@ def zh_files() -> dict[str, bytes]:
     from tools import i18n, translate_notebooks  # the book's own tools: catalogs, not in the kit's venv
 
     root = Path(i18n.ZH_FOLDER)
-    files = {(root / path.relative_to(ROOT)).as_posix(): data
-             for path, data in translate_notebooks.write_all(ROOT, [
-                 *notebooks.toc_notebooks("exercises"), *notebooks.toc_notebooks("chapters")]).items()}
+    notebooks_zh = translate_notebooks.write_all(
+        root, [*notebooks.toc_notebooks("exercises"), *notebooks.toc_notebooks("chapters")])
+    files = {path.as_posix(): data for path, data in notebooks_zh.items()}
     figures = ROOT / "chapters" / "figures"
     for svg in sorted(figures.glob("*.svg")):
         if svg.name.endswith(".zh_CN.svg"):
