@@ -15,7 +15,8 @@ def stale(want: dict[Path, str], existing: Iterable[Path]) -> list[str]:
     return out + sorted(path.name for path in set(existing) - set(want))
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
+    """A path as a message names it: relative to the book when it lies inside it."""
     return str(path.relative_to(notebooks.ROOT)) if path.is_relative_to(notebooks.ROOT) else str(path)
 
 
@@ -23,12 +24,12 @@ def sync(want: dict[Path, str], existing: Iterable[Path]) -> None:
     """Write what differs and remove what nothing generates, saying what changed."""
     for extra in sorted(set(existing) - set(want)):
         extra.unlink()
-        print(f"removed {_shown(extra)}")
+        print(f"removed {shown(extra)}")
     for path, text in want.items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-            print(f"wrote {_shown(path)}")
+            print(f"wrote {shown(path)}")
 
 
 def main(doc: str, render: Callable[[], dict[Path, str]], existing: Callable[[], Iterable[Path]],

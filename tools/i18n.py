@@ -32,7 +32,7 @@ import polib
 import yaml
 from markdown_it import MarkdownIt
 
-from tools import notebooks, translate_notebooks
+from tools import generated, notebooks, translate_notebooks
 
 ROOT = notebooks.ROOT
 LANG = "zh_CN"
@@ -77,6 +77,10 @@ def _markup(text: str) -> Counter:
     return Counter(t.type for t in _inline(text) if t.type.endswith("_open") or t.type == "code_inline")
 
 
+def _code_spans(text: str) -> Counter:
+    return Counter(m.group(2) for m in _CODE.finditer(text))
+
+
 def _stray(text: str) -> bool:
     """Emphasis markers that did not pair up and would show as literal asterisks."""
     return any(t.type == "text" and "**" in t.content for t in _inline(text))
@@ -90,10 +94,10 @@ def problems(entry: polib.POEntry) -> list[str]:
     found = []
     if entry.fuzzy:
         found.append("fuzzy (the English changed since it was translated)")
-    if Counter(m.group(2) for m in _CODE.finditer(src)) != Counter(m.group(2) for m in _CODE.finditer(out)):
-        want = sorted(set(m.group(0) for m in _CODE.finditer(src)) - set(m.group(0) for m in _CODE.finditer(out)))
-        extra = sorted(set(m.group(0) for m in _CODE.finditer(out)) - set(m.group(0) for m in _CODE.finditer(src)))
-        found.append(f"code spans differ from the English (missing {want}, extra {extra})")
+    code_src, code_out = _code_spans(src), _code_spans(out)
+    if code_src != code_out:
+        found.append(f"code spans differ from the English (missing {sorted(code_src - code_out)}, "
+                     f"extra {sorted(code_out - code_src)})")
     if sorted(_LINK.findall(src)) != sorted(_LINK.findall(out)):
         found.append("link targets differ from the English")
     if sorted(_ROLE.findall(src)) != sorted(_ROLE.findall(out)):
@@ -109,10 +113,6 @@ def problems(entry: polib.POEntry) -> list[str]:
     return found
 
 
-def _shown(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def check(paths: list[Path]) -> int:
     bad = total = 0
     for path in paths:
@@ -120,10 +120,10 @@ def check(paths: list[Path]) -> int:
             if entry.obsolete:
                 continue
             total += 1
-            for problem in problems(entry):
-                bad += 1
-                first = entry.msgid.splitlines()[0][:70]
-                print(f"{_shown(path)}: {first!r}: {problem}")
+            found = problems(entry)
+            bad += bool(found)
+            for problem in found:
+                print(f"{generated.shown(path)}: {entry.msgid.splitlines()[0][:70]!r}: {problem}")
     translated = total - bad
     print(f"{translated} of {total} messages good ({100 * translated / max(total, 1):.1f}%)")
     return 1 if bad else 0
