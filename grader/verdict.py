@@ -220,8 +220,12 @@ def judge(plan: Plan, reference: dict, run: Run, file: str, seed: int,
     for cell in plan.checks:
         result = run.cells.get(cells[cell.check])
         ran = result is not None and result.outcome == "passed"
-        difference = _difference(reference[cell.check], cases.get(cell.check, {}),
-                                 ends.get(cell.check, set()))
+        reported = cases.get(cell.check, {})
+        difference = _difference(reference[cell.check], reported, ends.get(cell.check, set()))
+        if not reported and result is not None and not ran and result.message:
+            # the cell stopped before its first case, e.g. on a name the answer cell never
+            # defined: its error says more than "no results"
+            difference = f"the check cell raised {result.message}"
         message = tampered.get(cell.check) or violations.get(cell.check) or difference
         if message is None and not ran:
             message = (result.message if result else "") or "the check cell did not run"

@@ -82,7 +82,7 @@ CASES = [
     "edits_checks", "deletes_checks", "fake_compare", "torch_as_yours", "replaces_grader_module",
     "monkeypatches_torch", "calls_torch", "sys_exit", "os_exit", "infinite_loop", "memory_bomb",
     "huge_output", "warnings_and_helpers", "moved_and_deleted_cells", "missing_answer",
-    "answer_without_tag"]
+    "answer_without_tag", "syntax_error_in_answer"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -106,6 +106,9 @@ def test_messages_name_the_tampering(graded):
     assert "calls torch.nn.init.uniform_" in message("calls_torch", "1.3")
     assert "CPU-seconds" in message("infinite_loop", "1.2")
     assert "no answer cell" in message("missing_answer", "1.2")
+    # a check cell that stopped before its first case says why, not that results went missing
+    assert "raised NameError: name 'clone_parameter' is not defined" in message(
+        "syntax_error_in_answer", "1.2")
 
 
 def test_wall_clock_backstop_retries_once_then_records_timeout(tmp_path, monkeypatch):

@@ -183,6 +183,10 @@ def tamper_cases(folder: Path) -> dict[str, dict]:
         if task_of(cell) == "1.3":
             cell.metadata = {}
     cases["answer_without_tag"] = (untagged, full, "ok")
+    # an honest slip: the answer cell does not parse, so its function is never defined
+    slip = "def clone_parameter(param):\n    return (copy.deepcopy(param)\n"
+    cases["syntax_error_in_answer"] = (_with_answers("solution", {"1.2": slip}),
+                                       {**full, "1.2": 0}, "ok")
 
     out = {}
     for name, (nb, points, status) in cases.items():
