@@ -1,7 +1,8 @@
 """`tools.notebooks.execute` shuts its kernel down when the notebook is done, however it ends.
 
 Each run records the kernel's process id from inside the kernel, then the tests check that the
-process is gone and that no kernel process is left below this one.
+process is gone and that no kernel process is left below this one. Kernels, tools.notebooks' and
+nbval's alike, talk over Unix sockets (no TCP port for another process to take first).
 """
 from __future__ import annotations
 
@@ -91,3 +92,32 @@ def test_torch_gets_one_thread_in_the_suite_and_its_kernels(tmp_path):
     assert torch.get_num_threads() == threads
     done = notebooks.execute(notebook("import torch\nprint(torch.get_num_threads())"), cwd=tmp_path)
     assert done.cells[0].outputs[0]["text"] == f"{threads}\n"
+
+
+TRANSPORT_CELL = ("from ipykernel.kernelapp import IPKernelApp\n"
+                  "app = IPKernelApp.instance()\nprint(app.transport, app.ip)")
+
+
+@pytest.mark.skipif(not notebooks.UNIX_SOCKETS, reason="no Unix sockets on this system")
+def test_kernels_talk_over_unix_sockets_in_a_private_folder(tmp_path):
+    """No TCP port is picked and bound a second later, so no other process can take it between."""
+    done = notebooks.execute(notebook(TRANSPORT_CELL), cwd=tmp_path)
+    transport, prefix = done.cells[0].outputs[0]["text"].split()
+    assert transport == "ipc"
+    folder = os.path.dirname(prefix)
+    assert os.stat(folder).st_mode & 0o777 == 0o700
+    assert len(prefix) + len("-65535") < 107  # a Unix socket path's limit
+    assert not [f for f in os.listdir(folder) if f.startswith(os.path.basename(prefix))]  # removed
+
+
+@pytest.mark.skipif(not notebooks.UNIX_SOCKETS, reason="no Unix sockets on this system")
+def test_nbval_kernels_talk_over_unix_sockets_too():
+    """nbval starts its kernels itself; the suite's plugin gives them the same transport."""
+    import nbval.kernel
+
+    kernel = nbval.kernel.RunningKernel(nbval.kernel.CURRENT_ENV_KERNEL_NAME)
+    try:
+        assert kernel.km.transport == "ipc"
+        assert kernel.km.connection_file and os.path.exists(f"{kernel.km.ip}-{kernel.km.shell_port}")
+    finally:
+        kernel.stop()

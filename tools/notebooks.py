@@ -1,10 +1,14 @@
 """Read, normalise, execute and write notebooks, so every committed notebook has one canonical form."""
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import os
 import re
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -31,6 +35,43 @@ CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what nbformat 4.5 accepts as a
 ID_LENGTH = 8
 
 
+# Kernels started here talk to their client over Unix sockets, not TCP. A TCP kernel's manager
+# picks five free ports, and the kernel binds them a second later, when Python has started; in
+# between another process (the second test worker, any client connecting somewhere) may take one,
+# and the kernel dies at start with "Address already in use". A socket file has no such gap. The
+# files live in one private folder per process with a short path (a Unix socket's path has at most
+# 107 bytes), removed when the process exits. Windows has no Unix sockets there: TCP stays.
+UNIX_SOCKETS = os.name == "posix"
+_socket_folder: list[str] = []
+
+
+def _socket_prefix() -> str:
+    """A fresh path prefix for one kernel's socket files (the kernel adds -PORT to it)."""
+    if not _socket_folder:
+        _socket_folder.append(tempfile.mkdtemp(prefix="kernels-"))
+        atexit.register(shutil.rmtree, _socket_folder[0], ignore_errors=True)
+    return os.path.join(_socket_folder[0], uuid.uuid4().hex[:12])
+
+
+def over_unix_sockets(manager: type) -> type:
+    """A subclass of the kernel manager class `manager` whose kernels use Unix sockets."""
+    if not UNIX_SOCKETS:
+        return manager
+
+    class UnixSocketKernelManager(manager):
+        @default("transport")
+        def _unix_sockets(self):
+            return "ipc"
+
+        @default("ip")
+        def _socket_files(self):
+            return _socket_prefix()
+
+    UnixSocketKernelManager.__name__ = UnixSocketKernelManager.__qualname__ = manager.__name__
+    return UnixSocketKernelManager
+
+
+@over_unix_sockets
 class CurrentEnvKernelManager(AsyncKernelManager):
     """Starts nbval's kernel of this very environment (the kernel `pytest --nbval-current-env` uses)."""
 

@@ -23,6 +23,9 @@ loaded.
   other, and on a loaded machine one small `batch_norm` took 60 ms instead of microseconds
   (test_check_strength.py on exercise 5: 46 CPU-s with two threads, 12 with one). nbval finds
   the committed outputs of the chapters, solutions and appendix with one thread as with two.
+- nbval's kernels talk over Unix sockets, as tools.notebooks' kernels do (its
+  `over_unix_sockets` says why): with TCP, two workers starting kernels at once now and then
+  gave one a port the other had just picked, and that kernel died at start.
 - Hypothesis runs without its wall-clock limits (the per-example deadline, the too_slow health
   check): a loaded machine must not fail a property test. A test's own @settings still apply.
 - `once_per_session` / the `once` fixture: an expensive result (the built book, reference
@@ -41,10 +44,15 @@ from typing import Callable, TypeVar
 for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # before anything imports torch
     os.environ.setdefault(_name, "1")
 
-import nbval.plugin  # noqa: E402  (after the thread settings)
+import nbval.kernel  # noqa: E402  (after the thread settings)
+import nbval.plugin  # noqa: E402
 import pytest  # noqa: E402
 from filelock import FileLock  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+
+from tools.notebooks import over_unix_sockets  # noqa: E402
+
+nbval.kernel.KernelManager = over_unix_sockets(nbval.kernel.KernelManager)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Files whose every test is end to end (kernels or a browser, seconds per test), relative to the
