@@ -9,7 +9,8 @@ Then it reads one JSON document from stdin, `{"cells": [source, ...], "cell_time
 and runs the cells in order, as a Jupyter kernel runs them for nbval: every cell runs, whatever
 the earlier ones did; a cell *passes* when it raises nothing (its printed output is not
 compared, as in nbval's lax mode). The first cell is the guard (grader.sandbox), so no learner
-code runs before it.
+code runs before it. Before any work arrives the process also forbids itself new processes
+(grader.nospawn), so no cell can start a Python whose torch is not gated.
 
 Each cell's outcome goes to the run's result stream ($GRADER_REPORT) as one `ran` record (what
 the cells print goes nowhere: the verdict compares observations, not output); an
@@ -99,9 +100,22 @@ def run_cells(shell: Any, cells: list[str], cell_timeout: float) -> None:
                 "message": "" if passed else _message(error), "timeout": timed_out})
 
 
+def _no_new_processes() -> None:
+    """Install grader.nospawn's filter. Where the grader requires it (GRADER_NOSPAWN=required, at
+    the sandboxed levels), a machine that refuses it ends the run before it starts."""
+    from grader import nospawn
+    try:
+        nospawn.install()
+    except (OSError, RuntimeError) as err:
+        if os.environ.get("GRADER_NOSPAWN") == "required":
+            print(f"cannot forbid new processes: {err}", file=sys.stderr, flush=True)
+            os._exit(4)
+
+
 def main() -> None:
     import torch  # noqa: F401  the expensive imports, before any work arrives
     shell = _shell()
+    _no_new_processes()
     try:
         work = json.loads(sys.stdin.buffer.read())
         cells = [str(c) for c in work["cells"]]

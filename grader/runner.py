@@ -16,7 +16,8 @@ Isolation levels, best first (`isolation()` picks the best this machine allows):
   instructor's grade can require a sandbox (`--require-sandbox`).
 
 Whatever the level: resource limits (address space, CPU seconds per cell and in total, file
-size, open files, processes), a clean environment, a wall-clock backstop for the whole run, and
+size, open files, processes), no new processes once the driver has started (grader.nospawn;
+required at `bwrap` and `uid`, where it can be had at `none`), a clean environment, a wall-clock backstop for the whole run, and
 one result stream (a JSON-lines file the run writes) that the grader reads as bounded, validated
 data: it acts on nothing in it (no pid to kill, no path to open). A run that hit the wall-clock
 backstop while the machine was busy is retried once before it is recorded as `timeout` (on an
@@ -434,6 +435,7 @@ class Sandbox:
         home = "/tmp" if level == "bwrap" else str(out / "home")
         env.update(HOME=home, TMPDIR="/tmp" if level == "bwrap" else str(out / "tmp"),
                    GRADER_SEED=str(self.seed), GRADER_REPORT=str(self.stream),
+                   GRADER_NOSPAWN="required" if level != "none" else "try",
                    PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1", OMP_NUM_THREADS="1",
                    MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1", MPLBACKEND="Agg",
                    MPLCONFIGDIR=f"{home}/.matplotlib", JUPYTER_PLATFORM_DIRS="1",

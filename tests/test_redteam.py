@@ -101,6 +101,19 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
     cases["thread_and_proxy_delegation"] = (_with_answers("solution", delegations),
                                             {**full1, "1.2": 0, "1.3": 0})
 
+    # a new Python (multiprocessing's spawn, no name the scan knows) has an ungated torch
+    spawned = {"1.2": ("import runpy\nimport torch.multiprocessing as _mp\n\n"
+                       "_JOB = ('import copy, torch\\n'\n"
+                       "        'p = torch.load(\"/tmp/in.pt\", weights_only=False)\\n'\n"
+                       "        'torch.save(copy.deepcopy(p), \"/tmp/out.pt\")\\n')\n\n"
+                       "def clone_parameter(param):\n"
+                       "    with open('/tmp/job.py', 'w') as f:\n        f.write(_JOB)\n"
+                       "    torch.save(param, '/tmp/in.pt')\n"
+                       "    child = _mp.get_context('spawn').Process(target=runpy.run_path, args=('/tmp/job.py',))\n"
+                       "    child.start()\n    child.join()\n"
+                       "    return torch.load('/tmp/out.pt', weights_only=False)")}
+    cases["process_delegation"] = (_with_answers("solution", spawned), {**full1, "1.2": 0})
+
     generator = ("def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
                  "    return nn.Module.named_modules(module, memo, prefix, remove_duplicate)")
     nb = notebooks.read(EX3)
@@ -338,7 +351,7 @@ ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_list
            "builtins_through_an_attribute", "input_transformer_in_a_magic_cell",
            "module_renamed_to_torch", "torch_utility_delegation", "honest_display_and_inspect",
            "honest_no_grad_decorator", "forges_records_through_the_descriptor",
-           "lazy_iterator_delegation"]
+           "lazy_iterator_delegation", "process_delegation"]
 
 
 @pytest.mark.slow
