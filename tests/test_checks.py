@@ -157,3 +157,34 @@ def test_a_random_script_shown_as_code_replays_the_same_steps():
         assert list(stores["_parameters"]) == [n for n, _ in want["_parameters"]]
         assert list(stores["_buffers"]) == [n for n, _ in want["_buffers"]]
         assert list(stores["_modules"]) == [n for n, _ in want["_modules"]]
+
+
+def test_exercise_7_checkpoints_are_removed_by_the_side_that_used_them(tmp_path):
+    """A check of exercise 7 writes up to ten checkpoints (some 80 MiB); each is gone once its
+    side of the case has loaded it, whether the load worked or raised."""
+    import torch
+
+    from grader.tasks import big_models
+
+    build = big_models.architecture(20, 4, 1, True, False)
+
+    def honest(path, make):
+        model = make()
+        model.load_state_dict(torch.load(path, weights_only=True))
+        return model
+
+    def broken(path, make):
+        raise ValueError("no")
+
+    for side in (big_models.loaded_by(honest), big_models.by_spec):
+        path = big_models.checkpoint_of(build, seed=3)
+        assert path.exists()
+        assert side(path, build)["values equal"] is True
+        assert not path.exists() and not path.parent.exists()
+    path = big_models.checkpoint_of(build, seed=3)
+    with pytest.raises(ValueError):
+        big_models.loaded_by(broken)(path, build)
+    assert not path.parent.exists()
+    mine = tmp_path / "mine.pt"  # a file the module did not write is never removed
+    torch.save(build().state_dict(), mine)
+    assert big_models.by_spec(mine, build)["values equal"] is True and mine.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import shutil
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable
@@ -35,16 +36,30 @@ def architecture(vocab, width, depth, tie, frozen):
     return build
 
 
+_checkpoints: set[Path] = set()  # files checkpoint_of wrote that no case has used up yet
+
+
 def checkpoint_of(build, seed):
-    """Write the state dict of a trained-looking build() to a fresh temporary file; return its path."""
+    """Write the state dict of a trained-looking build() to a fresh temporary file; return its path.
+    The side of the case that loads it (loaded_by, by_spec) removes it when done: a check draws up
+    to ten of them, some 80 MiB, and a kernel stopped without a clean exit would leave them all."""
     torch.manual_seed(seed)
     model = build()
     with torch.no_grad():
         for buffer in model.buffers():
             buffer.add_(torch.randint_like(buffer, 1, 5))
-    path = Path(tempfile.mkdtemp()) / "model.pt"
+    path = Path(tempfile.mkdtemp(prefix="nn-module-checkpoint-")) / "model.pt"
+    _checkpoints.add(path)
     torch.save(model.state_dict(), path)
     return path
+
+
+def _used_up(path) -> None:
+    """Remove a checkpoint of checkpoint_of's and its folder; any other path is left alone. (A
+    model that still maps the file keeps its pages: on Linux the data lives until unmapped.)"""
+    if isinstance(path, Path) and path in _checkpoints:
+        _checkpoints.discard(path)
+        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def peak_mib():
@@ -107,9 +122,12 @@ def loaded_by(load: Callable) -> Callable:
         if allowed is not None:
             _raise_peak_by(0.9 * allowed)
         floor = peak_mib()
-        model = load(path, build)
-        top = peak_mib()
-        result = described(model, path)
+        try:
+            model = load(path, build)
+            top = peak_mib()
+            result = described(model, path)
+        finally:
+            _used_up(path)
         if allowed is not None:
             result["peak within the bound"] = floor <= top <= start + allowed
         return result
@@ -118,6 +136,10 @@ def loaded_by(load: Callable) -> Callable:
 
 def by_spec(path, build, bound=None):
     """What the task asks for, built the ordinary way: build(), then load_state_dict copies."""
-    model = build()
-    model.load_state_dict(torch.load(path, weights_only=True))
-    return dict(described(model, path), **({} if bound is None else {"peak within the bound": True}))
+    try:
+        model = build()
+        model.load_state_dict(torch.load(path, weights_only=True))
+        result = described(model, path)
+    finally:
+        _used_up(path)
+    return dict(result, **({} if bound is None else {"peak within the bound": True}))
