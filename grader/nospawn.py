@@ -9,7 +9,7 @@ to start a process, and learner code shares the interpreter), so the kernel does
 `execveat` and from `clone` without `CLONE_THREAD`; `clone3` (whose flags a filter cannot
 read) gets `ENOSYS`, so the C library creates threads with `clone` instead. Threads keep
 working (torch's, the learner's); syscalls of another ABI (x32, i386) are refused outright.
-The filter is inherited by everything the process could still start and cannot be removed.
+Threads the process starts later inherit the filter, and nothing removes it.
 
 Linux on x86-64 and AArch64 only; `supported()` says whether this machine can install it.
 """

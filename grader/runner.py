@@ -16,12 +16,13 @@ Isolation levels, best first (`isolation()` picks the best this machine allows):
   instructor's grade can require a sandbox (`--require-sandbox`).
 
 Whatever the level: resource limits (address space, CPU seconds per cell and in total, file
-size, open files, processes), no new processes once the driver has started (grader.nospawn;
-required at `bwrap` and `uid`, where it can be had at `none`), a clean environment, a wall-clock backstop for the whole run, and
-one result stream (a JSON-lines file the run writes) that the grader reads as bounded, validated
-data: it acts on nothing in it (no pid to kill, no path to open). A run that hit the wall-clock
-backstop while the machine was busy is retried once before it is recorded as `timeout` (on an
-idle machine the run itself is slow, e.g. it sleeps, and a retry would only hold its slot longer).
+size, open files, processes), no new processes once the driver has started (grader.nospawn:
+required at `bwrap` and `uid`, installed where possible at `none`), a clean environment, a
+wall-clock backstop for the whole run, and one result stream (a JSON-lines file the run writes)
+that the grader reads as bounded, validated data: it acts on nothing in it (no pid to kill, no
+path to open). A run that hit the wall-clock backstop while the machine was busy is retried once
+before it is recorded as `timeout` (on an idle machine the run itself is slow, e.g. it sleeps,
+and a retry would only hold its slot longer).
 """
 from __future__ import annotations
 
