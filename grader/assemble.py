@@ -15,7 +15,6 @@ task (not by position) and every `check` and `hidden-check` cell taken from the 
 from __future__ import annotations
 
 import ast
-import copy
 import json
 import re
 import warnings
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools import notebooks, release
+from tools import release
 
 from grader.scan import Finding, scan
 
@@ -112,28 +111,11 @@ class Plan:
     tasks: dict[str, float]  # task -> max points, in notebook order
     notes: dict[str, list[str]]  # task -> messages about how the submission was read
     answer_names: dict[str, list[str]]
-    stored: dict[int, nbformat.NotebookNode]  # check ordinal -> pristine cell (outputs)
     warnings: list[str] = field(default_factory=list)  # about the submission as a whole
 
     @property
     def checks(self) -> list[Cell]:
         return [c for c in self.cells if c.kind == "check"]
-
-    def notebook(self, guard_source: str) -> nbformat.NotebookNode:
-        """The grading notebook: the guard cell, then every planned cell."""
-        nb = nbformat.v4.new_notebook(metadata={"kernelspec": notebooks.KERNELSPEC,
-                                                "language_info": {"name": "python"},
-                                                "exercise": self.exercise})
-        nb.nbformat_minor = 4  # no cell ids
-        nb.cells.append(nbformat.v4.new_code_cell(guard_source))
-        for cell in self.cells:
-            if cell.kind == "check":
-                nb.cells.append(copy.deepcopy(self.stored[cell.check]))
-            else:
-                nb.cells.append(nbformat.v4.new_code_cell(cell.source))  # unrun: output not compared
-        for cell in nb.cells:
-            cell.pop("id", None)
-        return nb
 
 
 def _tags(cell: nbformat.NotebookNode) -> list[str]:
@@ -211,7 +193,6 @@ def plan(solution: nbformat.NotebookNode, submission: nbformat.NotebookNode,
 
     cells: list[Cell] = []
     tasks: dict[str, float] = {}
-    stored: dict[int, nbformat.NotebookNode] = {}
     emitted: set[str] = set()
     for cell in code:
         tags, source, task = _tags(cell), _source(cell), _task(cell)
@@ -227,11 +208,7 @@ def plan(solution: nbformat.NotebookNode, submission: nbformat.NotebookNode,
                 cells.append(Cell("answer", release.strip_answer(source, task), task, stub=True))
         elif "check" in tags or "hidden-check" in tags:
             points = float(cell.metadata.get("grade", {}).get("points", 0))
-            ordinal = len(stored)
-            stored[ordinal] = nbformat.from_dict({
-                "cell_type": "code", "execution_count": cell.get("execution_count") or 1,
-                "metadata": {"tags": tags, "grade": dict(cell.metadata.get("grade", {}))},
-                "outputs": copy.deepcopy(cell.get("outputs", [])), "source": source})
+            ordinal = sum(c.kind == "check" for c in cells)
             tasks[task] = tasks.get(task, 0) + points
             cells.append(Cell("check", source, task, points, ordinal, "hidden-check" in tags))
         else:
@@ -242,7 +219,7 @@ def plan(solution: nbformat.NotebookNode, submission: nbformat.NotebookNode,
             notes[last].append(f"{len(untagged)} code cell(s) after your last answer were not run")
     for task in tasks:
         notes.setdefault(task, [])
-    return Plan(exercise, cells, tasks, notes, answer_names, stored)
+    return Plan(exercise, cells, tasks, notes, answer_names)
 
 
 def guard_source(plan: Plan, config: dict) -> str:

@@ -588,14 +588,6 @@ def read_regular(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
-def _copy_regular(src: Path, dest: Path) -> None:
-    """Copy the regular files at the top of a run's directory (for debugging), nothing else."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for entry in os.scandir(src):
-        if entry.is_file(follow_symlinks=False):
-            (dest / entry.name).write_bytes(read_regular(Path(entry.path), RECORDS_LIMIT))
-
-
 def _collect(host: Path, stream: Path, code: int | None, timed_out: bool, seconds: float) -> Run:
     found, bad = records.loads(read_regular(stream, RECORDS_LIMIT), RECORDS_LIMIT)
     cells: dict[int, CellResult] = {}

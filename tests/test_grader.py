@@ -10,7 +10,7 @@ import sys
 import nbformat
 import pytest
 
-from grader import assemble, records, report
+from grader import assemble, records, report, runner
 from grader.checks import difference_line
 from grader.scan import scan
 from grader.verdict import CheckVerdict, Grade, TaskVerdict
@@ -115,16 +115,17 @@ def test_an_untagged_answer_is_found_by_the_names_it_defines():
     assert [c.source for c in plan.cells if c.kind == "answer" and c.task == "1.3"] == [source]
 
 
-def test_guard_is_the_first_cell_and_learner_cells_are_unrun():
+def test_the_driver_is_sent_the_guard_first_then_every_planned_cell():
     plan = _plan(notebooks.read(SOLUTION))
-    nb = plan.notebook(assemble.guard_source(plan, {"role": "learner"}))
-    assert nb.cells[0].source.startswith("import grader.sandbox")
-    code = [c for c in nb.cells[1:]]
-    for cell, planned in zip(code, plan.cells):
-        if planned.kind == "check":
-            assert cell.outputs and cell.execution_count
-        else:
-            assert cell.execution_count is None and not cell.outputs
+    box = runner.Sandbox("learner", 1, level="none")
+    try:
+        work = json.loads(box.work(plan))
+    finally:
+        box.close()
+    guard, *cells = work["cells"]
+    assert guard.startswith("import grader.sandbox\n")
+    assert cells == [c.source for c in plan.cells] and cells
+    assert work["cell_timeout"] == box.limits.cell_timeout
 
 
 # --- reading learner code -------------------------------------------------------------------
