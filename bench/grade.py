@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -28,23 +27,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import suite  # noqa: E402
 from grader import runner, verdict  # noqa: E402
 from tools import notebooks, release  # noqa: E402
 
 
-def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
+def timed(cmd: list[str], cwd: Path) -> float:
     start = time.monotonic()
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     seconds = time.monotonic() - start
     if done.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return seconds
-
-
-def cpu_seconds() -> float:
-    """CPU time (user and system) of this process's finished children and their descendants."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def bare_nbval(notebook: Path, tmp: Path) -> float:
@@ -59,9 +53,13 @@ def grade(notebook: Path, tmp: Path, seed: int) -> float:
     return timed([sys.executable, "-m", "grader", "--seed", str(seed), str(notebook)], tmp)
 
 
+def batch_command(folder: Path, jobs: int, csv: Path) -> list[str]:
+    return [sys.executable, "-m", "grader", "--batch", str(folder), "--csv", str(csv), "--jobs",
+            str(jobs)]
+
+
 def batch(folder: Path, jobs: int, tmp: Path) -> float:
-    return timed([sys.executable, "-m", "grader", "--batch", str(folder), "--csv",
-                  str(tmp / f"grades-{jobs}.csv"), "--jobs", str(jobs)], tmp)
+    return timed(batch_command(folder, jobs, tmp / f"grades-{jobs}.csv"), tmp)
 
 
 def main() -> None:
@@ -101,11 +99,10 @@ def main() -> None:
               f"({seconds / args.copies / b:.2f}x bare nbval)")
         # CPU time does not depend on what else the machine runs; it is counted at level `none`
         # (a sandbox's processes are not the grader's waited-for descendants), fresh seed again
-        before = cpu_seconds()
-        timed([sys.executable, "-m", "grader", "--batch", str(folder), "--csv",
-               str(tmp / "grades-cpu.csv"), "--jobs", str(args.jobs)], tmp,
-              {**os.environ, "GRADER_ISOLATION": "none"})
-        per = (cpu_seconds() - before) / args.copies
+        with open(os.devnull, "w") as quiet:
+            counted = suite.measure(batch_command(folder, args.jobs, tmp / "grades-cpu.csv"), tmp,
+                                    env={**os.environ, "GRADER_ISOLATION": "none"}, out=quiet)
+        per = counted.cpu_seconds / args.copies
         cores = os.cpu_count() or 1
         print(f"  CPU time, same batch at isolation none: {per:.2f} CPU-s per submission "
               f"(torch's side included): at most {60 * cores / per:.0f} submissions/min "

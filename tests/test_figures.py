@@ -78,7 +78,8 @@ def test_check_flags_a_corrupted_or_missing_figure(fresh, tmp_path, capsys, monk
 
     monkeypatch.setattr(make_figures, "write_all", drawn)
     committed = tmp_path / "committed"
-    drawn(committed.mkdir() or committed)
+    committed.mkdir()
+    drawn(committed)
     assert make_figures.main(["--check", "--dir", str(committed)]) == 0
     assert capsys.readouterr().err == ""
     target = committed / "module_tree.svg"

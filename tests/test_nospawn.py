@@ -62,10 +62,13 @@ print("\n".join(seen))
 '''
 
 
-def test_no_thread_can_start_a_process_after_install(tmp_path):
-    code = PROBE
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+def _probe(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=notebooks.ROOT, timeout=120)
+
+
+def test_no_thread_can_start_a_process_after_install():
+    done = _probe(PROBE)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines == ["early thread refused", "fork refused", "subprocess refused",
@@ -73,11 +76,10 @@ def test_no_thread_can_start_a_process_after_install(tmp_path):
                      "thread computed [262144.0]"], done.stdout
 
 
-def test_without_the_filter_the_same_probe_starts_processes(tmp_path):
+def test_without_the_filter_the_same_probe_starts_processes():
     """The probe can tell: with `install` a no-op, every attempt starts a process."""
-    code = PROBE.replace("nospawn.install()", "pass")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=notebooks.ROOT, timeout=120)
+    done = _probe(PROBE.replace("nospawn.install()", "pass"))
+    assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "early thread spawned", "fork started a process", "subprocess started a process",
         "posix_spawn started a process", "spawn started a process", "raw clone started a process",

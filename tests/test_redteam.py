@@ -28,7 +28,7 @@ import pytest
 
 from grader import forbid, grade, runner, verdict
 from grader.runner import Limits
-from grader_cases import _with_answers, tasks, write
+from grader_cases import _with_answers, answer_cells, task_of, tasks, write
 from tools import notebooks, release
 
 ROOT = notebooks.ROOT
@@ -54,6 +54,15 @@ def _sh(command):
 
 def _exercise(path: Path = EX1) -> nbformat.NotebookNode:
     return release.exercise_of(notebooks.read(path))
+
+
+def _answered(path: Path, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The solution at `path` with the answer cells of the tasks in `answers` replaced."""
+    nb = notebooks.read(path)
+    for cell in answer_cells(nb):
+        if task_of(cell) in answers:
+            cell.source = answers[task_of(cell)]
+    return nb
 
 
 def _with_helper(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
@@ -116,11 +125,7 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
 
     generator = ("def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
                  "    return nn.Module.named_modules(module, memo, prefix, remove_duplicate)")
-    nb = notebooks.read(EX3)
-    for cell in nb.cells:
-        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] == "3.1":
-            cell.source = generator
-    cases["generator_delegation"] = (nb, {**full3, "3.1": 0})
+    cases["generator_delegation"] = (_answered(EX3, {"3.1": generator}), {**full3, "3.1": 0})
 
     lazy = {"3.1": ("import itertools\n\n"
                     "def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
@@ -130,22 +135,16 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
                     "def named_parameters(module, prefix='', recurse=True, remove_duplicate=True):\n"
                     "    walk = map(nn.Module.named_parameters, [module], [prefix], [recurse], [remove_duplicate])\n"
                     "    return filter(None, itertools.chain.from_iterable(walk))")}
-    nb = notebooks.read(EX3)
-    for cell in nb.cells:  # lazy iterators made from torch's functions, returned unstarted
-        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in lazy:
-            cell.source = lazy[cell.metadata["grade"]["task"]]
-    cases["lazy_iterator_delegation"] = (nb, {**full3, "3.1": 0, "3.2": 0})
+    # lazy iterators made from torch's functions, returned unstarted
+    cases["lazy_iterator_delegation"] = (_answered(EX3, lazy), {**full3, "3.1": 0, "3.2": 0})
 
     reference = {"5.1": "def save_checkpoint(path, model, optimizer, epoch, trainable_only=False):\n"
                         "    return torch_side.spec_save(path, model, optimizer, epoch, trainable_only)",
                  "5.2": "_load = torch_side.torch_checked_load\n\n"
                         "def load_checkpoint(path, model, optimizer):\n"
                         "    return _load(path, model, optimizer)"}
-    nb = notebooks.read(EX5)
-    for cell in nb.cells:
-        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in reference:
-            cell.source = reference[cell.metadata["grade"]["task"]]
-    cases["delegates_to_the_checks_reference"] = (nb, {**tasks(EX5), "5.1": 0, "5.2": 0})
+    cases["delegates_to_the_checks_reference"] = (_answered(EX5, reference),
+                                                  {**tasks(EX5), "5.1": 0, "5.2": 0})
 
     forged = (f"import json, os\nstream = {stream}\n"
               "lines = [json.dumps({'k': 'ran', 'cell': n, 'outcome': 'passed',"
@@ -224,11 +223,7 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
                                           ("2.2", "module_getattr", "__getattr__"),
                                           ("2.3", "module_delattr", "__delattr__"),
                                           ("2.4", "register_buffer", "register_buffer"))}
-    nb = notebooks.read(EX2)
-    for cell in nb.cells:
-        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in renamed:
-            cell.source = renamed[cell.metadata["grade"]["task"]]
-    cases["module_renamed_to_torch"] = (nb, {t: 0 for t in tasks(EX2)})
+    cases["module_renamed_to_torch"] = (_answered(EX2, renamed), {t: 0 for t in tasks(EX2)})
 
     # exercise 3: a torch utility that calls the rebuilt functions on the learner's behalf
     accessor = "from torch.nn.utils._named_member_accessor import NamedMemberAccessor as _Acc\n"
@@ -244,12 +239,9 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
                            "    return sum(p.numel() for _, p in _Acc(module).named_parameters()\n"
                            "               if p.requires_grad or not trainable_only)"),
     }
-    nb = notebooks.read(EX3)
-    for cell in nb.cells:
-        if notebooks.tagged(cell, "answer") and cell.metadata["grade"]["task"] in utility:
-            cell.source = utility[cell.metadata["grade"]["task"]]
     # (3.4's checks bind torch's named_parameters in place of the learner's, so using it is fair)
-    cases["torch_utility_delegation"] = (nb, {**{t: 0 for t in tasks(EX3)}, "3.4": tasks(EX3)["3.4"]})
+    cases["torch_utility_delegation"] = (_answered(EX3, utility),
+                                         {**{t: 0 for t in tasks(EX3)}, "3.4": tasks(EX3)["3.4"]})
 
     # honest: showing a signature with IPython.display and inspect; a torch decorator
     shows = "from IPython.display import display\nimport inspect\ndisplay(inspect.signature(nn.Module.named_modules))"

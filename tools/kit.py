@@ -174,15 +174,22 @@ def kit_files() -> dict[str, bytes]:
         "requirements.txt": requirements(LEARNER_PACKAGES).encode(),
         "pyproject.toml": (ROOT / "pyproject.toml").read_bytes(),
     }
-    sources = [*_code_files(), *notebooks.toc_notebooks("exercises"),
-               *notebooks.toc_notebooks("chapters"), *sorted((ROOT / "chapters" / "figures").glob("*.svg"))]
-    for path in sources:
+    pages = [*notebooks.toc_notebooks("exercises"), *notebooks.toc_notebooks("chapters")]
+    for path in [*_code_files(), *pages, *_english_figures()]:
         files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
-    files.update(zh_files())
+    files.update(zh_files(pages))
     return files
 
 
-def zh_files() -> dict[str, bytes]:
+def _english_figures() -> list[Path]:
+    """The figures the English notebooks link (not the Chinese twins, NAME.zh_CN.svg)."""
+    from tools import i18n
+
+    return sorted(p for p in (ROOT / "chapters" / "figures").glob("*.svg")
+                  if p.suffixes[-2:-1] != [f".{i18n.LANG}"])
+
+
+def zh_files(pages: list[Path]) -> dict[str, bytes]:
     """The Chinese chapters and exercises under zh_CN/, each figure under its English name.
 
     A Chinese chapter links `figures/NAME.svg` like the English one, so the folder's figures are
@@ -191,14 +198,10 @@ def zh_files() -> dict[str, bytes]:
     from tools import i18n, translate_notebooks  # the book's own tools: catalogs, not in the kit's venv
 
     root = Path(i18n.ZH_FOLDER)
-    notebooks_zh = translate_notebooks.write_all(
-        root, [*notebooks.toc_notebooks("exercises"), *notebooks.toc_notebooks("chapters")])
+    notebooks_zh = translate_notebooks.write_all(root, pages)
     files = {path.as_posix(): data for path, data in notebooks_zh.items()}
-    figures = ROOT / "chapters" / "figures"
-    for svg in sorted(figures.glob("*.svg")):
-        if svg.name.endswith(".zh_CN.svg"):
-            continue
-        twin = svg.with_name(svg.name[:-len(".svg")] + ".zh_CN.svg")
+    for svg in _english_figures():
+        twin = svg.with_name(svg.name.removesuffix(".svg") + f".{i18n.LANG}.svg")
         files[(root / "chapters" / "figures" / svg.name).as_posix()] = (twin if twin.exists() else svg).read_bytes()
     return files
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import functools
 import hashlib
 import os
 import re
@@ -42,15 +43,18 @@ ID_LENGTH = 8
 # files live in one private folder per process with a short path (a Unix socket's path has at most
 # 107 bytes), removed when the process exits. Windows has no Unix sockets there: TCP stays.
 UNIX_SOCKETS = os.name == "posix"
-_socket_folder: list[str] = []
+
+
+@functools.cache
+def _socket_folder() -> str:
+    folder = tempfile.mkdtemp(prefix="kernels-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def _socket_prefix() -> str:
     """A fresh path prefix for one kernel's socket files (the kernel adds -PORT to it)."""
-    if not _socket_folder:
-        _socket_folder.append(tempfile.mkdtemp(prefix="kernels-"))
-        atexit.register(shutil.rmtree, _socket_folder[0], ignore_errors=True)
-    return os.path.join(_socket_folder[0], uuid.uuid4().hex[:12])
+    return os.path.join(_socket_folder(), uuid.uuid4().hex[:12])
 
 
 def over_unix_sockets(manager: type) -> type:
