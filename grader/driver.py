@@ -5,10 +5,11 @@
 It starts *warm*: torch and IPython are imported before the grader sends any work, so the
 grader can start a sandbox while it is still reading the submission (or while the previous
 submission of a batch runs), and a grade does not wait for an interpreter and torch to load.
-Then it reads one JSON document from stdin, `{"cells": [source, ...], "cell_timeout": s}`,
-and runs the cells in order, as a Jupyter kernel runs them for nbval: every cell runs, whatever
-the earlier ones did; a cell *passes* when it raises nothing (its printed output is not
-compared, as in nbval's lax mode). The first cell is the guard (grader.sandbox), so no learner
+Then it reads one JSON document from stdin, `{"cells": [source, ...], "cell_timeout": s,
+"one_by_one": [number, ...]}`, and runs the cells in order, as a Jupyter kernel runs them for
+nbval: every cell runs, whatever the earlier ones did; a cell *passes* when it raises nothing
+(its printed output is not compared, as in nbval's lax mode). The learner's cells (numbered in
+`one_by_one`) run statement by statement, each statement whatever the earlier ones did. The first cell is the guard (grader.sandbox), so no learner
 code runs before it. Before any work arrives the process also forbids itself new processes
 (grader.nospawn), so no cell can start a Python whose torch is not gated.
 
@@ -55,16 +56,40 @@ def _write(record: dict) -> None:
 
 
 def _shell() -> Any:
-    """A plain IPython shell that names cells as ipykernel does and keeps no history file."""
+    """A plain IPython shell that names cells as ipykernel does and keeps no history file. While
+    its `one_by_one` is set, a cell's top-level statements run one by one, each whatever the
+    earlier ones did: a learner's cell whose exploring line fails under grading (it calls a
+    function the exercise rebuilds, grader.forbid.seal) still defines the functions after it.
+    A time limit still ends the whole cell."""
     from ipykernel.compiler import XCachingCompiler
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
+
+    from grader.sandbox import CpuTimeExceeded
+
+    class Shell(InteractiveShell):
+        one_by_one = False
+
+        async def run_ast_nodes(self, nodelist: list, cell_name: str, interactivity: str = "last_expr",
+                                compiler: Any = compile, result: Any = None) -> bool:
+            run = super().run_ast_nodes
+            if not self.one_by_one or len(nodelist) < 2:
+                return await run(nodelist, cell_name, interactivity, compiler, result)
+            failed = False
+            for number, node in enumerate(nodelist):
+                last = number == len(nodelist) - 1
+                if await run([node], cell_name, interactivity if last else "none", compiler, result):
+                    failed = True
+                    error = result and (result.error_before_exec or result.error_in_exec)
+                    if isinstance(error, (CellTimeout, CpuTimeExceeded)):
+                        break
+            return failed
 
     config = Config()
     config.HistoryManager.enabled = False
     config.InteractiveShell.colors = "NoColor"
     config.InteractiveShell.xmode = "Plain"
-    return InteractiveShell.instance(config=config, compiler_class=XCachingCompiler)
+    return Shell.instance(config=config, compiler_class=XCachingCompiler)
 
 
 def _message(error: BaseException | None) -> str:
@@ -81,10 +106,13 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise CellTimeout("the cell ran longer than its wall-clock limit")
 
 
-def run_cells(shell: Any, cells: list[str], cell_timeout: float) -> None:
-    """Run every cell, reporting each one's outcome as a `ran` record."""
+def run_cells(shell: Any, cells: list[str], cell_timeout: float,
+              one_by_one: frozenset[int] = frozenset()) -> None:
+    """Run every cell, reporting each one's outcome as a `ran` record; the cells numbered in
+    `one_by_one` (the learner's) run statement by statement."""
     signal.signal(signal.SIGALRM, _on_alarm)
     for number, source in enumerate(cells):
+        shell.one_by_one = number in one_by_one
         if cell_timeout > 0:
             signal.setitimer(signal.ITIMER_REAL, cell_timeout)
         try:
@@ -120,6 +148,7 @@ def main() -> None:
         work = json.loads(sys.stdin.buffer.read())
         cells = [str(c) for c in work["cells"]]
         cell_timeout = float(work.get("cell_timeout", 0))
+        one_by_one = frozenset(int(n) for n in work.get("one_by_one", ()))
     except (ValueError, KeyError, TypeError):
         os._exit(3)  # the grader sent nothing usable (it stopped before it sent the work)
     for stream in (sys.stdout, sys.stderr):
@@ -128,7 +157,7 @@ def main() -> None:
     for fd in (0, 1, 2):  # they print is not compared: it never reaches the grader's disk
         os.dup2(null, fd)
     os.close(null)
-    run_cells(shell, cells, cell_timeout)
+    run_cells(shell, cells, cell_timeout, one_by_one)
     _write({"k": "exit", "status": 0})
     for stream in (sys.stdout, sys.stderr):
         try:

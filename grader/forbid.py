@@ -36,8 +36,12 @@ _SAVING_AND_LOADING = tuple(f"torch.nn.Module.{name}" for name in (
     "named_buffers", "buffers", "_named_members")) + (
     "torch.nn.modules.batchnorm._NormBase._load_from_state_dict",)
 
-# A name ending in "@foreign" refuses only calls whose first argument (self) is not an instance
-# of a class defined by torch: torch's own objects keep working, a learner's class does not.
+# A name ending in "@foreign" matters only outside the grader (`grader.checks.forbidden`, which
+# swaps the function during a check rather than asking who calls it): there it refuses only calls
+# whose first argument (self) is not an instance of a class defined by torch, so torch's own
+# objects keep working. In a grading kernel the gate refuses every call from learner code, on
+# torch's objects too: a torch module that shares a learner object's `__dict__` would otherwise
+# carry the call out on the learner's behalf.
 REBUILT: dict[str, tuple[str, ...]] = {
     "1.1": ("torch.nn.Module.__setattr__",),
     "1.2": ("copy.deepcopy", "torch.nn.Parameter.__deepcopy__"),
@@ -83,26 +87,9 @@ def _resolve(path: str) -> Any:
 
 
 def foreign_self(self: Any = None, *args: Any, **kwargs: Any) -> bool:
-    """True when `self` is not an instance of a class torch defines (a learner's class). In a
-    grading kernel the classes are torch's module classes as they stood before any learner code
-    ran (a class's `__module__` is not asked: anyone can set it); elsewhere, their module."""
-    if _genuine:
-        return type(self) not in _genuine
+    """True when `self` is not an instance of a class torch defines (a learner's class), judged
+    by its class's module (outside the grader; see "@foreign" above)."""
     return not type(self).__module__.startswith("torch")
-
-
-def _torch_module_classes() -> frozenset[type]:
-    """Every subclass of torch.nn.Module that torch's own modules define, as of now."""
-    import torch
-
-    seen: set[type] = set()
-    todo: list[type] = [torch.nn.Module]
-    while todo:
-        cls = todo.pop()
-        if cls not in seen:
-            seen.add(cls)
-            todo += type.__subclasses__(cls)
-    return frozenset(c for c in seen if c.__module__.split(".")[0] == "torch")
 
 
 STDLIB = (os.path.dirname(os.__file__) + os.sep, "<frozen ")
@@ -125,14 +112,13 @@ def targets(task: str) -> list[tuple]:
 # -- the gate, inside a grading kernel ---------------------------------------------------------
 
 _armed: dict[str, str] = {}  # dotted name -> task, while a check of that task runs
-_foreign: set[str] = set()  # dotted names gated only for foreign `self`
 _allowed: set[str] = set()  # dotted names a check bound to an answer name (stand-ins)
 _trusted_files: set[str] = set()
 _check_files: set[str] = set()
 _trusted_roots: tuple[str, ...] = ()
-_genuine: frozenset[type] = frozenset()  # torch's module classes, taken at `install`
 _codes: dict[types.CodeType, str] = {}  # gated code (and a gated generator's body) -> name
 on_refusal: Callable[[str, str], None] | None = None  # (name, task) -> None, set by the guard
+_sealed = False  # set by `seal`: armed at every moment, not only while a check runs
 
 
 def _trusted(filename: str) -> bool:
@@ -157,6 +143,8 @@ def _from_a_check(frame: types.FrameType | None) -> bool:
         filename = frame.f_code.co_filename
         if filename in _check_files or _codes.get(frame.f_code) in _allowed:
             return True  # a check, or a stand-in the check bound for an answer, called it
+        if _sealed and filename in _trusted_files and frame.f_code.co_name == "<module>":
+            return True  # a setup cell itself, as the kernel runs it (not a function it defines)
         if not (_trusted(filename) or stdlib(filename)):
             return False
         frame = frame.f_back
@@ -167,8 +155,6 @@ def gate(name: str, args: tuple) -> None:
     """Called first by every gated function: refuse the call when its task forbids it."""
     task = _armed.get(name)
     if task is None or name in _allowed:
-        return
-    if name in _foreign and not (args and foreign_self(*args[:1])):
         return
     if _from_a_check(sys._getframe(2)):
         return
@@ -282,6 +268,8 @@ def armed(task: str, allowed: Iterable[str] = ()) -> Iterator[None]:
     """While the block runs, the functions of `task` refuse calls from learner code (except the
     `allowed` ones, which the check itself bound to an answer name)."""
     saved = dict(_armed), set(_allowed)
+    if _sealed:  # during a check, only its own task's: answers may use the others' (hasattr)
+        _armed.clear()
     for dotted in REBUILT.get(task, ()):
         _armed[dotted.partition("@")[0]] = task
     _allowed.update(allowed)
@@ -292,6 +280,19 @@ def armed(task: str, allowed: Iterable[str] = ()) -> Iterator[None]:
         _armed.update(saved[0])
         _allowed.clear()
         _allowed.update(saved[1])
+
+
+def seal(tasks: Iterable[str]) -> None:
+    """Arm the functions of every task in `tasks` between checks, for the rest of the process:
+    code of the learner's that runs while no check does (a cell's top level, a thread it left
+    running) cannot call them, so it cannot compute torch's results ahead of a check. Pristine
+    code keeps calling them: a check, and a setup cell's own top level. While a check runs, only
+    its task's functions are armed (`armed`), as before."""
+    global _sealed
+    for task in tasks:
+        for dotted in REBUILT.get(task, ()):
+            _armed.setdefault(dotted.partition("@")[0], task)
+    _sealed = True
 
 
 def _gated_code(function: types.FunctionType, owner: Any, dotted: str) -> types.CodeType:
@@ -355,18 +356,15 @@ def install(trusted_files: Iterable[str], trusted_roots: Iterable[str],
     """Gate every function of every task in this process; returns {dotted name: function}.
     A gated call is allowed when every caller up to a running check (one of `check_files`) is in
     `trusted_files`, under `trusted_roots` or in the standard library."""
-    global _trusted_roots, _genuine
+    global _trusted_roots
     _trusted_files.update(trusted_files)
     _check_files.update(check_files)
     _trusted_roots = tuple(trusted_roots)
-    _genuine = _torch_module_classes()
     done: dict[str, types.FunctionType] = {}
     for task in REBUILT:
         for dotted in REBUILT[task]:
-            owner_path, name, when = _split(dotted)
+            owner_path, name, _ = _split(dotted)
             key = f"{owner_path}.{name}"
-            if when:
-                _foreign.add(key)
             if key in done:
                 continue
             owner = _resolve(owner_path)

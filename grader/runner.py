@@ -466,7 +466,9 @@ class Sandbox:
                              "cell_cpu": limits.cell_cpu, "fsize": limits.fsize,
                              "output": limits.output}}
         cells = [guard_source(plan, config)] + [c.source for c in plan.cells]
-        return json.dumps({"cells": cells, "cell_timeout": limits.cell_timeout}).encode()
+        learners = [n for n, c in enumerate(plan.cells, 1) if c.kind in ("answer", "helper")]
+        return json.dumps({"cells": cells, "cell_timeout": limits.cell_timeout,
+                           "one_by_one": learners}).encode()
 
     def result(self, plan: Plan) -> Run:
         """Run `plan` in this sandbox and collect what came back."""

@@ -241,6 +241,7 @@ class Guard:
         roots = (os.path.dirname(torch.__file__) + os.sep,
                  os.path.dirname(os.path.abspath(forbid.__file__)) + os.sep)
         gated = forbid.install(self.trusted_files, roots, self.check_files)
+        forbid.seal({task for _, task in self.check_files.values()})
         self.gated = {id(function): name for name, function in gated.items()}
         forbid.on_refusal = self.refused
 

@@ -263,6 +263,43 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
     cases["forges_records_through_the_descriptor"] = (
         _with_answers("exercise", seen, {"1.2": forge}), zero1)
 
+    # torch's results for the hidden cases computed ahead, at a cell's top level, from the seed
+    # the kernel holds and the check's own generator; the answer only looks them up
+    ahead = ("import os, random\n_seed = int(os.environ['GRADER_SEED'])\n_TABLE = {}\n\n"
+             "def _key(p):\n"
+             "    return (str(p.dtype), tuple(p.shape), p.stride(), p.requires_grad,\n"
+             "            p.grad is not None, tuple(p.detach().float().flatten().tolist()))\n\n"
+             "for _check in range(8):  # the hidden check's place among the checks, each tried\n"
+             "    torch.manual_seed((_seed * 1_000_003 + _check * 10_007 - 101) % (1 << 62))\n"
+             "    _rng = random.Random(_seed + 12)\n"
+             "    for _ in range(40):\n"
+             "        _p = random_param(_rng)[1]\n"
+             "        _TABLE[_key(_p)] = copy.deepcopy(_p)")
+    lookup = {"1.2": "def clone_parameter(param):\n    return _TABLE[_key(param)]"}
+    cases["computes_torch_results_ahead"] = (_with_answers("solution", lookup, {"1.2": ahead}),
+                                             {**full1, "1.2": 0})
+
+    # torch's own method called on a torch module that shares the learner object's __dict__
+    stand_in = {"2.1": ("def module_setattr(self, name, value):\n"
+                        "    proxy = nn.Module.__new__(nn.Module)\n"
+                        "    object.__setattr__(proxy, '__dict__', self.__dict__)\n"
+                        "    nn.Module.__setattr__(proxy, name, value)"),
+                "2.2": ("def module_getattr(self, name):\n"
+                        "    proxy = nn.Module.__new__(nn.Module)\n"
+                        "    proxy.__dict__.update(self.__dict__)\n"
+                        "    try:\n        return nn.Module.__getattr__(proxy, name)\n"
+                        "    except AttributeError:\n"
+                        "        raise AttributeError(f\"'{type(self).__name__}' object has no attribute '{name}'\")")}
+    cases["torch_module_stand_in"] = (_answered(EX2, stand_in), {**tasks(EX2), "2.1": 0, "2.2": 0})
+
+    # exploring at a cell's top level, even with the function being rebuilt, before the answer
+    explore = {"1.3": ("probe = nn.Linear(3, 2)\nnn.init.uniform_(probe.weight, -0.1, 0.1)\n"
+                       "backup = copy.deepcopy(probe)\nprint(backup)\n\n"
+                       "def init_uniform_(tensor, bound):\n    with torch.no_grad():\n"
+                       "        tensor.uniform_(-bound, bound)\n    return tensor\n\n"
+                       "init_uniform_(torch.empty(3), 0.5)")}
+    cases["honest_explores_at_top_level"] = (_with_answers("solution", explore), full1)
+
     out = {}
     for name, (nb, points) in cases.items():
         path = write(nb, folder / f"{name}.ipynb")
@@ -343,7 +380,8 @@ ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_list
            "builtins_through_an_attribute", "input_transformer_in_a_magic_cell",
            "module_renamed_to_torch", "torch_utility_delegation", "honest_display_and_inspect",
            "honest_no_grad_decorator", "forges_records_through_the_descriptor",
-           "lazy_iterator_delegation", "process_delegation"]
+           "lazy_iterator_delegation", "process_delegation", "computes_torch_results_ahead",
+           "honest_explores_at_top_level", "torch_module_stand_in"]
 
 
 @pytest.mark.slow
@@ -556,7 +594,7 @@ import copy, functools, threading, torch, torch.nn as nn
 from concurrent.futures import ThreadPoolExecutor
 from torch.nn.utils._named_member_accessor import NamedMemberAccessor
 from grader import forbid
-gated = forbid.install([], [torch.__file__.rsplit("/", 1)[0] + "/"], ["<string>"])
+gated = forbid.install(["setup_cell.py"], [torch.__file__.rsplit("/", 1)[0] + "/"], ["<string>"])
 refused = []
 forbid.on_refusal = lambda name, task: refused.append(name)
 
@@ -619,6 +657,15 @@ with forbid.armed("2.1"):
     for route in ("torch object", "learner class", "renamed learner class"):
         results[route] = outcome(routes[route])
 results["disarmed"] = outcome(routes["disarmed"])
+forbid.seal(["1.3"])  # from here on, as in a grading kernel: armed between checks too
+results["sealed: learner code between checks"] = outcome(routes["saved reference"])
+results["sealed: learner thread between checks"] = ns["in_thread"]()
+setup = compile("nn.init.uniform_(torch.empty(2), -1, 1)", "setup_cell.py", "exec")
+shell = {"setup": setup, "space": dict(globals())}  # IPython runs a cell: neither torch nor a check
+exec(compile("def run_cell():\n    exec(setup, space)", "interactiveshell.py", "exec"), shell)
+results["sealed: a setup cell's top level"] = outcome(shell["run_cell"])
+with forbid.armed("3.1"):
+    results["sealed: during another task's check"] = outcome(routes["saved reference"])
 results["same objects"] = str(gated["torch.nn.init.uniform_"] is ns["saved"])
 results["refusals reported"] = str(len(refused))
 print(repr(results))
@@ -637,13 +684,21 @@ def test_the_gate_refuses_every_route_from_learner_code_and_nothing_else():
     assert results["method"] == "Exercise 3.1 must not call torch.nn.Module.parameters"
     # a torch utility that calls the rebuilt function for the learner is refused too
     assert results["torch utility"].startswith("Exercise 3.1 must not call torch.nn.Module."), results
-    assert results["learner class"] == "Exercise 2.1 must not call torch.nn.Module.__setattr__"
-    # a learner class that claims to be torch's (its __module__ set by hand) is still foreign
-    assert results["renamed learner class"] == "Exercise 2.1 must not call torch.nn.Module.__setattr__"
+    # a learner class, one that claims to be torch's (its __module__ set by hand), and torch's
+    # own module: learner code may call the function on none of them (a torch module sharing a
+    # learner object's __dict__ would carry the call out for it)
+    for route in ("learner class", "renamed learner class", "torch object"):
+        assert results[route] == "Exercise 2.1 must not call torch.nn.Module.__setattr__", route
     for route in ("torch's own use", "check's own traversal", "state_dict (not rebuilt in 3.1)",
-                  "stand-in", "stand-in calling another", "torch object", "disarmed"):
+                  "stand-in", "stand-in calling another", "disarmed"):
         assert results[route] == "ok", (route, results)
-    assert results["same objects"] == "True" and results["refusals reported"] == "10", results
+    # sealed (a grading kernel): learner code between checks cannot compute torch's results
+    # ahead of a check; a setup cell can, and during a check only its own task's are armed
+    for route in ("sealed: learner code between checks", "sealed: learner thread between checks"):
+        assert results[route] == init, route
+    for route in ("sealed: a setup cell's top level", "sealed: during another task's check"):
+        assert results[route] == "ok", route
+    assert results["same objects"] == "True" and results["refusals reported"] == "13", results
 
 
 def test_every_rebuilt_function_belongs_to_a_task_of_the_book():
