@@ -29,6 +29,8 @@ import signal
 import sys
 from typing import Any
 
+from grader.sandbox import CpuTimeExceeded
+
 MESSAGE_LIMIT = 500
 
 
@@ -64,8 +66,6 @@ def _shell() -> Any:
     from ipykernel.compiler import XCachingCompiler
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
-
-    from grader.sandbox import CpuTimeExceeded
 
     class Shell(InteractiveShell):
         one_by_one = False
@@ -119,8 +119,8 @@ def run_cells(shell: Any, cells: list[str], cell_timeout: float,
             result = shell.run_cell(source, store_history=True)
             error = result.error_before_exec or result.error_in_exec
             passed = result.success
-        except CellTimeout as err:  # raised outside the cell's own code (IPython's machinery)
-            error, passed = err, False
+        except (CellTimeout, CpuTimeExceeded) as err:  # raised outside the cell's own code
+            error, passed = err, False  # (in IPython's machinery)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         timed_out = isinstance(error, CellTimeout)

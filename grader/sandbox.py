@@ -79,8 +79,11 @@ def begin(caller: types.FrameType, task: str, forbid: Iterable[tuple] = ()) -> C
     return None if _guard is None else _guard.begin(caller, task)
 
 
-class CpuTimeExceeded(Exception):
-    """A cell used more CPU time than its limit (raised in the cell by SIGXCPU)."""
+class CpuTimeExceeded(BaseException):
+    """A cell used more CPU time than its limit (raised in the cell by SIGXCPU). Not an
+    Exception: neither a check recording a case's outcome nor an answer's `except Exception`
+    takes it for a result, so the whole cell ends rather than its next case starting over the
+    limit."""
 
 
 def _origin(value: Any) -> str | None:
