@@ -119,6 +119,14 @@ _trusted_roots: tuple[str, ...] = ()
 _codes: dict[types.CodeType, str] = {}  # gated code (and a gated generator's body) -> name
 on_refusal: Callable[[str, str], None] | None = None  # (name, task) -> None, set by the guard
 _sealed = False  # set by `seal`: armed at every moment, not only while a check runs
+# Rebuilt functions that plain Python calls for an answer of any task: an attribute a module
+# lacks (`hasattr`) goes through __getattr__, `module.x = v` and `del module.x` through
+# __setattr__ and __delattr__, and __setattr__ registers a buffer through register_buffer. When
+# sealed, these are armed during their own task's checks only; every other rebuilt function of
+# the exercise is armed during every check, so an answer called by one task's check cannot
+# compute torch's results for another task's hidden cases either.
+IMPLICIT = frozenset(f"torch.nn.Module.{name}" for name in (
+    "__getattr__", "__setattr__", "__delattr__", "register_buffer"))
 
 
 def _trusted(filename: str) -> bool:
@@ -268,8 +276,9 @@ def armed(task: str, allowed: Iterable[str] = ()) -> Iterator[None]:
     """While the block runs, the functions of `task` refuse calls from learner code (except the
     `allowed` ones, which the check itself bound to an answer name)."""
     saved = dict(_armed), set(_allowed)
-    if _sealed:  # during a check, only its own task's: answers may use the others' (hasattr)
-        _armed.clear()
+    if _sealed:  # the other tasks' stay armed, but for those plain Python reaches (`hasattr`)
+        for name in IMPLICIT:
+            _armed.pop(name, None)
     for dotted in REBUILT.get(task, ()):
         _armed[dotted.partition("@")[0]] = task
     _allowed.update(allowed)
@@ -283,11 +292,11 @@ def armed(task: str, allowed: Iterable[str] = ()) -> Iterator[None]:
 
 
 def seal(tasks: Iterable[str]) -> None:
-    """Arm the functions of every task in `tasks` between checks, for the rest of the process:
-    code of the learner's that runs while no check does (a cell's top level, a thread it left
-    running) cannot call them, so it cannot compute torch's results ahead of a check. Pristine
-    code keeps calling them: a check, and a setup cell's own top level. While a check runs, only
-    its task's functions are armed (`armed`), as before."""
+    """Arm the functions of every task in `tasks` for the rest of the process: code of the
+    learner's that runs while no check does (a cell's top level, a thread it left running)
+    cannot call them, so it cannot compute torch's results ahead of a check. Pristine code keeps
+    calling them: a check, and a setup cell's own top level. While a check runs (`armed`), they
+    stay armed but for the IMPLICIT ones of other tasks."""
     global _sealed
     for task in tasks:
         for dotted in REBUILT.get(task, ()):

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -278,6 +279,22 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
     lookup = {"1.2": "def clone_parameter(param):\n    return _TABLE[_key(param)]"}
     cases["computes_torch_results_ahead"] = (_with_answers("solution", lookup, {"1.2": ahead}),
                                              {**full1, "1.2": 0})
+    # the same, done by task 1.1's answer the first time 1.1's (visible) check calls it
+    during = {"1.1": ("_done = []\n\ndef _ahead():\n" + textwrap.indent(ahead, "    ")
+                      + "\n    return _TABLE, _key\n\n"
+                      "def registration_kind(value):\n"
+                      "    global _TABLE, _key\n"
+                      "    if not _done:\n        _done.append(1)\n        try:\n"
+                      "            _TABLE, _key = _ahead()\n        except RuntimeError:\n"
+                      "            pass\n"
+                      "    for cls, kind in [(nn.Parameter, 'parameter'), (nn.Buffer, 'buffer'),\n"
+                      "                      (nn.Module, 'module')]:\n"
+                      "        if isinstance(value, cls):\n            return kind\n"
+                      "    return 'attribute'"),
+              **lookup}
+    cases["computes_another_tasks_results_during_a_check"] = (
+        _with_answers("solution", during),
+        {**full1, "1.1": full1["1.1"] - 3, "1.2": 0})
 
     # torch's own method called on a torch module that shares the learner object's __dict__
     stand_in = {"2.1": ("def module_setattr(self, name, value):\n"
@@ -381,7 +398,8 @@ ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_list
            "module_renamed_to_torch", "torch_utility_delegation", "honest_display_and_inspect",
            "honest_no_grad_decorator", "forges_records_through_the_descriptor",
            "lazy_iterator_delegation", "process_delegation", "computes_torch_results_ahead",
-           "honest_explores_at_top_level", "torch_module_stand_in"]
+           "honest_explores_at_top_level", "torch_module_stand_in",
+           "computes_another_tasks_results_during_a_check"]
 
 
 @pytest.mark.slow
@@ -630,6 +648,7 @@ routes = {
     "learner class": lambda: nn.Module.__setattr__(Mine(), "y", 1),
     "renamed learner class": lambda: nn.Module.__setattr__(Renamed(), "y", 1),
     "disarmed": lambda: (copy.deepcopy(m), list(m.named_modules()), saved(torch.empty(1))),
+    "hasattr": lambda: hasattr(Mine(), "nothing"),
 }
 def in_thread():
     box = []
@@ -657,7 +676,7 @@ with forbid.armed("2.1"):
     for route in ("torch object", "learner class", "renamed learner class"):
         results[route] = outcome(routes[route])
 results["disarmed"] = outcome(routes["disarmed"])
-forbid.seal(["1.3"])  # from here on, as in a grading kernel: armed between checks too
+forbid.seal(["1.3", "2.2"])  # from here on, as in a grading kernel: armed between checks too
 results["sealed: learner code between checks"] = outcome(routes["saved reference"])
 results["sealed: learner thread between checks"] = ns["in_thread"]()
 setup = compile("nn.init.uniform_(torch.empty(2), -1, 1)", "setup_cell.py", "exec")
@@ -666,6 +685,8 @@ exec(compile("def run_cell():\n    exec(setup, space)", "interactiveshell.py", "
 results["sealed: a setup cell's top level"] = outcome(shell["run_cell"])
 with forbid.armed("3.1"):
     results["sealed: during another task's check"] = outcome(routes["saved reference"])
+    results["sealed: plain Python, during another task's check"] = outcome(routes["hasattr"])
+results["sealed: plain Python, between checks"] = outcome(routes["hasattr"])
 results["same objects"] = str(gated["torch.nn.init.uniform_"] is ns["saved"])
 results["refusals reported"] = str(len(refused))
 print(repr(results))
@@ -692,13 +713,17 @@ def test_the_gate_refuses_every_route_from_learner_code_and_nothing_else():
     for route in ("torch's own use", "check's own traversal", "state_dict (not rebuilt in 3.1)",
                   "stand-in", "stand-in calling another", "disarmed"):
         assert results[route] == "ok", (route, results)
-    # sealed (a grading kernel): learner code between checks cannot compute torch's results
-    # ahead of a check; a setup cell can, and during a check only its own task's are armed
-    for route in ("sealed: learner code between checks", "sealed: learner thread between checks"):
+    # sealed (a grading kernel): learner code cannot compute torch's results ahead of a check,
+    # between checks or during another task's check; a setup cell can, and what plain Python
+    # calls (hasattr -> __getattr__) is refused only between checks and during its own task's
+    for route in ("sealed: learner code between checks", "sealed: learner thread between checks",
+                  "sealed: during another task's check"):
         assert results[route] == init, route
-    for route in ("sealed: a setup cell's top level", "sealed: during another task's check"):
+    assert results["sealed: plain Python, between checks"] == \
+        "Exercise 2.2 must not call torch.nn.Module.__getattr__"
+    for route in ("sealed: a setup cell's top level", "sealed: plain Python, during another task's check"):
         assert results[route] == "ok", route
-    assert results["same objects"] == "True" and results["refusals reported"] == "13", results
+    assert results["same objects"] == "True" and results["refusals reported"] == "15", results
 
 
 def test_every_rebuilt_function_belongs_to_a_task_of_the_book():
