@@ -188,3 +188,29 @@ def test_exercise_7_checkpoints_are_removed_by_the_side_that_used_them(tmp_path)
     mine = tmp_path / "mine.pt"  # a file the module did not write is never removed
     torch.save(build().state_dict(), mine)
     assert big_models.by_spec(mine, build)["values equal"] is True and mine.exists()
+
+
+def test_exercise_5_scratch_of_kernels_that_no_longer_run_is_removed(tmp_path, monkeypatch):
+    """Kernels are stopped with a kill (no exit handler runs): the next kernel that imports
+    exercise 5's checks removes the scratch directories of kernels that are gone, and only those."""
+    import os
+    import subprocess
+    import sys
+
+    from grader.tasks import checkpointing
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = tmp_path / f"checks-{gone.stdout.strip()}-abc"
+    (dead / "case").mkdir(parents=True)
+    (dead / "case" / "ckpt.pt").write_bytes(b"x" * 1000)
+    living = tmp_path / f"checks-{os.getppid()}-def"
+    living.mkdir()
+    elsewhere = tmp_path / "kept"
+    elsewhere.mkdir()
+    (tmp_path / f"checks-{gone.stdout.strip()}-link").symlink_to(elsewhere)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    made = checkpointing.scratch_dir()
+    assert not dead.exists() and living.exists() and elsewhere.exists()
+    assert made.parent == tmp_path and made.name.startswith(f"checks-{os.getpid()}-")
+    assert checkpointing.fresh_dir().parent == checkpointing._SCRATCH

@@ -4,9 +4,11 @@ fault each, a torch.save that dies halfway, and generators to capture and restor
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import os
 import random
+import shutil
 import sys
 import tempfile
 from collections import OrderedDict
@@ -33,12 +35,37 @@ class CheckpointError(RuntimeError):
 
 DATA = torch.Generator().manual_seed(5)
 X, Y = torch.randn(96, 6, generator=DATA), torch.randn(96, 2, generator=DATA)
-_SCRATCH = tempfile.TemporaryDirectory(prefix="checks-")  # removed when the kernel exits
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def scratch_dir() -> Path:
+    """This kernel's directory for the checks' files (`checks-<pid>-...` in the temp dir). A
+    kernel is stopped with a kill, which runs no exit handler, so each new one first removes the
+    directories of kernels that no longer run."""
+    for old in Path(tempfile.gettempdir()).glob("checks-*-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)  # never follows a link
+    made = Path(tempfile.mkdtemp(prefix=f"checks-{os.getpid()}-"))
+    atexit.register(shutil.rmtree, made, True)
+    return made
+
+
+_SCRATCH = scratch_dir()
 
 
 def fresh_dir() -> Path:
     """An empty directory of its own for one case."""
-    return Path(tempfile.mkdtemp(dir=_SCRATCH.name))
+    return Path(tempfile.mkdtemp(dir=_SCRATCH))
 
 
 def make_model(seed: int, width: int = 8, batchnorm: bool = True, dropout: float = 0.0,
