@@ -9,9 +9,10 @@ Then it reads one JSON document from stdin, `{"cells": [source, ...], "cell_time
 "one_by_one": [number, ...]}`, and runs the cells in order, as a Jupyter kernel runs them for
 nbval: every cell runs, whatever the earlier ones did; a cell *passes* when it raises nothing
 (its printed output is not compared, as in nbval's lax mode). The learner's cells (numbered in
-`one_by_one`) run statement by statement, each statement whatever the earlier ones did. The first cell is the guard (grader.sandbox), so no learner
-code runs before it. Before any work arrives the process also forbids itself new processes
-(grader.nospawn), so no cell can start a Python whose torch is not gated.
+`one_by_one`) run statement by statement, each statement whatever the earlier ones did. The
+first cell is the guard (grader.sandbox), so no learner code runs before it. Before any work
+arrives the process also forbids itself new processes (grader.nospawn), so no cell can start a
+Python whose torch is not gated.
 
 Each cell's outcome goes to the run's result stream ($GRADER_REPORT) as one `ran` record (what
 the cells print goes nowhere: the verdict compares observations, not output); an
@@ -70,8 +71,9 @@ def _shell() -> Any:
     class Shell(InteractiveShell):
         one_by_one = False
 
-        async def run_ast_nodes(self, nodelist: list, cell_name: str, interactivity: str = "last_expr",
-                                compiler: Any = compile, result: Any = None) -> bool:
+        async def run_ast_nodes(self, nodelist: list, cell_name: str,
+                                interactivity: str = "last_expr", compiler: Any = compile,
+                                result: Any = None) -> bool:
             run = super().run_ast_nodes
             if not self.one_by_one or len(nodelist) < 2:
                 return await run(nodelist, cell_name, interactivity, compiler, result)

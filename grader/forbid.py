@@ -111,7 +111,7 @@ def targets(task: str) -> list[tuple]:
 
 # -- the gate, inside a grading kernel ---------------------------------------------------------
 
-_armed: dict[str, str] = {}  # dotted name -> task, while a check of that task runs
+_armed: dict[str, str] = {}  # dotted name -> task, while a check of it runs (or `seal`ed)
 _allowed: set[str] = set()  # dotted names a check bound to an answer name (stand-ins)
 _trusted_files: set[str] = set()
 _check_files: set[str] = set()

@@ -201,16 +201,17 @@ def test_exercise_5_scratch_of_kernels_that_no_longer_run_is_removed(tmp_path, m
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
-    dead = tmp_path / f"checks-{gone.stdout.strip()}-abc"
+    prefix = checkpointing.SCRATCH_PREFIX
+    dead = tmp_path / f"{prefix}{gone.stdout.strip()}-abc"
     (dead / "case").mkdir(parents=True)
     (dead / "case" / "ckpt.pt").write_bytes(b"x" * 1000)
-    living = tmp_path / f"checks-{os.getppid()}-def"
+    living = tmp_path / f"{prefix}{os.getppid()}-def"
     living.mkdir()
     elsewhere = tmp_path / "kept"
     elsewhere.mkdir()
-    (tmp_path / f"checks-{gone.stdout.strip()}-link").symlink_to(elsewhere)
+    (tmp_path / f"{prefix}{gone.stdout.strip()}-link").symlink_to(elsewhere)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     made = checkpointing.scratch_dir()
     assert not dead.exists() and living.exists() and elsewhere.exists()
-    assert made.parent == tmp_path and made.name.startswith(f"checks-{os.getpid()}-")
+    assert made.parent == tmp_path and made.name.startswith(f"{prefix}{os.getpid()}-")
     assert checkpointing.fresh_dir().parent == checkpointing._SCRATCH

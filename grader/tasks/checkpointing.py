@@ -35,6 +35,7 @@ class CheckpointError(RuntimeError):
 
 DATA = torch.Generator().manual_seed(5)
 X, Y = torch.randn(96, 6, generator=DATA), torch.randn(96, 2, generator=DATA)
+SCRATCH_PREFIX = "nn-module-checks-"
 
 
 def _alive(pid: int) -> bool:
@@ -48,14 +49,14 @@ def _alive(pid: int) -> bool:
 
 
 def scratch_dir() -> Path:
-    """This kernel's directory for the checks' files (`checks-<pid>-...` in the temp dir). A
-    kernel is stopped with a kill, which runs no exit handler, so each new one first removes the
-    directories of kernels that no longer run."""
-    for old in Path(tempfile.gettempdir()).glob("checks-*-*"):
-        pid = old.name.split("-")[1]
+    """This kernel's directory for the checks' files (`nn-module-checks-<pid>-...` in the temp
+    directory). A kernel is stopped with a kill, which runs no exit handler, so each new one
+    first removes the directories of kernels that no longer run."""
+    for old in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = old.name[len(SCRATCH_PREFIX):].split("-")[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)  # never follows a link
-    made = Path(tempfile.mkdtemp(prefix=f"checks-{os.getpid()}-"))
+    made = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     atexit.register(shutil.rmtree, made, True)
     return made
 
