@@ -29,6 +29,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "done": {"check": _INT},
     "tamper": {"check": "int?", "what": _TEXT},
     "violation": {"check": _INT, "task": _TEXT, "what": _TEXT},
+    "refused": {"task": _TEXT, "name": _TEXT},  # outside a check: the statement failed, no cost
     "untrusted": {"line": _INT, "what": _TEXT},
     "limit": {"what": _TEXT},
     "ran": {"cell": _INT, "outcome": _TEXT, "message": _TEXT, "timeout": _BOOL},

@@ -457,10 +457,15 @@ class Guard:
         return frozenset(out)
 
     def refused(self, name: str, task: str) -> None:
-        """Called by grader.forbid when the gate refuses a call: reported as a violation."""
+        """Called by grader.forbid when the gate refuses a call: during a check, reported as a
+        violation; outside one (a statement at a cell's top level), noted once per function, so
+        the grade can say why that statement did not run."""
         if self.current is not None:
             self.write({"k": "violation", "check": self.current[0], "task": task,
                         "what": f"your code calls {name}"})
+        elif f"refused {name}" not in self.reported:
+            self.reported.add(f"refused {name}")
+            self.write({"k": "refused", "task": task, "name": name})
 
     # -- audit hook --------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from grader.assemble import Plan
 from grader.checks import difference_line
+from grader.forbid import REBUILT
 from grader.records import decode
 from grader.runner import Run
 
@@ -236,8 +237,20 @@ def judge(plan: Plan, reference: dict, run: Run, file: str, seed: int,
     tasks = [TaskVerdict(t, sum(c.points for c in verdicts[t]), plan.tasks[t], verdicts[t],
                          plan.notes.get(t, [])) for t in plan.tasks]
     detail = run.detail + (f" (tried {run.attempts} times)" if run.attempts > 1 else "")
-    return Grade(file, plan.exercise, run.status, tasks, run.seconds, seed, detail,
-                 run.isolation, list(plan.warnings if warnings is None else warnings))
+    return Grade(file, plan.exercise, run.status, tasks, run.seconds, seed, detail, run.isolation,
+                 list(plan.warnings if warnings is None else warnings) + _refused(plan, run))
+
+
+def _refused(plan: Plan, run: Run) -> list[str]:
+    """What the grade says about statements of the learner's that failed outside the checks
+    because they called a function the exercise rebuilds (grader.forbid.seal). Built from the
+    task and the function named in the record, and only for a function that task does rebuild."""
+    found = sorted({(r["task"], r["name"]) for r in run.records if r.get("k") == "refused"
+                    and r["task"] in plan.tasks
+                    and r["name"] in {d.partition("@")[0] for d in REBUILT.get(r["task"], ())}})
+    return [f"a statement of yours outside the checks calls {name}, which task {task} rebuilds: "
+            "under grading it fails and the statements after it still run (only an answer that "
+            "needs what it built loses points)" for task, name in found]
 
 
 def invalid(file: str, reason: str) -> Grade:

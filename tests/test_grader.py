@@ -126,6 +126,22 @@ def test_the_driver_is_sent_the_guard_first_then_every_planned_cell():
     assert guard.startswith("import grader.sandbox\n")
     assert cells == [c.source for c in plan.cells] and cells
     assert work["cell_timeout"] == box.limits.cell_timeout
+    # the learner's cells, and only those, run statement by statement
+    learners = [c.source for c in plan.cells if c.kind in ("answer", "helper")]
+    assert [work["cells"][n] for n in work["one_by_one"]] == learners and learners
+
+
+def test_a_refused_top_level_statement_is_named_only_from_what_the_grader_knows():
+    from grader import verdict
+
+    plan = _plan(notebooks.read(SOLUTION))
+    forged = [{"k": "refused", "task": "1.2", "name": "copy.deepcopy"},
+              {"k": "refused", "task": "1.2", "name": "os.system"},  # not what 1.2 rebuilds
+              {"k": "refused", "task": "9.9", "name": "copy.deepcopy"},  # no such task
+              {"k": "refused", "task": "1.2", "name": "copy.deepcopy"}]  # said twice
+    said = verdict._refused(plan, runner.Run("ok", records=forged))
+    assert len(said) == 1 and "calls copy.deepcopy, which task 1.2 rebuilds" in said[0]
+    assert verdict._refused(plan, runner.Run("ok")) == []
 
 
 # --- reading learner code -------------------------------------------------------------------

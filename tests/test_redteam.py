@@ -435,6 +435,10 @@ def test_refusals_are_named_in_the_messages(attacked):
     assert "copy.deepcopy" in message("rebinds_forbid_lists", "1.2")
     assert "named_modules" in message("lazy_iterator_delegation", "3.1")
     assert "named_parameters" in message("lazy_iterator_delegation", "3.2")
+    # a top-level statement refused under grading is named in the grade, and costs nothing
+    explored = attacked["grades"]["honest_explores_at_top_level.ipynb"].warnings
+    assert len(explored) == 1 and "torch.nn.Module.__setattr__, which task 1.1 rebuilds" in explored[0]
+    assert attacked["grades"]["honest_plots_prints_time_helpers.ipynb"].warnings == []
 
 
 def test_iterators_returned_by_learner_code_advance_as_the_learners():
