@@ -65,6 +65,11 @@ REBUILT: dict[str, tuple[str, ...]] = {
 }
 
 
+def names(task: str) -> list[str]:
+    """The dotted names of the functions task `task` rebuilds, without their "@when" part."""
+    return [dotted.partition("@")[0] for dotted in REBUILT.get(task, ())]
+
+
 def _split(dotted: str) -> tuple[str, str, str]:
     """'torch.nn.Module.state_dict@foreign' -> ('torch.nn.Module', 'state_dict', 'foreign')."""
     dotted, _, when = dotted.partition("@")
@@ -279,8 +284,8 @@ def armed(task: str, allowed: Iterable[str] = ()) -> Iterator[None]:
     if _sealed:  # the other tasks' stay armed, but for those plain Python reaches (`hasattr`)
         for name in IMPLICIT:
             _armed.pop(name, None)
-    for dotted in REBUILT.get(task, ()):
-        _armed[dotted.partition("@")[0]] = task
+    for name in names(task):
+        _armed[name] = task
     _allowed.update(allowed)
     try:
         yield
@@ -299,8 +304,8 @@ def seal(tasks: Iterable[str]) -> None:
     stay armed but for the IMPLICIT ones of other tasks."""
     global _sealed
     for task in tasks:
-        for dotted in REBUILT.get(task, ()):
-            _armed.setdefault(dotted.partition("@")[0], task)
+        for name in names(task):
+            _armed.setdefault(name, task)
     _sealed = True
 
 

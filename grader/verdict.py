@@ -19,9 +19,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader import forbid
 from grader.assemble import Plan
 from grader.checks import difference_line
-from grader.forbid import REBUILT
 from grader.records import decode
 from grader.runner import Run
 
@@ -247,7 +247,7 @@ def _refused(plan: Plan, run: Run) -> list[str]:
     task and the function named in the record, and only for a function that task does rebuild."""
     found = sorted({(r["task"], r["name"]) for r in run.records if r.get("k") == "refused"
                     and r["task"] in plan.tasks
-                    and r["name"] in {d.partition("@")[0] for d in REBUILT.get(r["task"], ())}})
+                    and r["name"] in forbid.names(r["task"])})
     return [f"a statement of yours outside the checks calls {name}, which task {task} rebuilds: "
             "under grading it fails and the statements after it still run (only an answer that "
             "needs what it built loses points)" for task, name in found]
