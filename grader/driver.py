@@ -142,9 +142,14 @@ def _no_new_processes() -> None:
             os._exit(4)
 
 
-def main() -> None:
-    import torch  # noqa: F401  the expensive imports, before any work arrives
-    shell = _shell()
+def prepare() -> Any:
+    """The expensive part, before any work arrives: torch imported, the shell built."""
+    import torch  # noqa: F401
+    return _shell()
+
+
+def serve(shell: Any) -> None:
+    """Forbid new processes, read the work from stdin, run it and exit (never returns)."""
     _no_new_processes()
     try:
         work = json.loads(sys.stdin.buffer.read())
@@ -167,6 +172,10 @@ def main() -> None:
         except Exception:
             pass
     os._exit(0)  # threads the cells started do not hold the run open
+
+
+def main() -> None:
+    serve(prepare())
 
 
 if __name__ == "__main__":

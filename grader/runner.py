@@ -26,6 +26,7 @@ and a retry would only hold its slot longer).
 """
 from __future__ import annotations
 
+import atexit
 import fcntl
 import functools
 import importlib.util
@@ -35,6 +36,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -44,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import records
+from grader import records, zygote
 from grader.assemble import Plan, guard_source
 
 RECORDS_LIMIT = 16 << 20  # bytes of result stream read from one run
@@ -245,7 +247,8 @@ _uids = _UidPool()
 
 # -- the command line --------------------------------------------------------------------------
 
-def _bwrap_prefix(exe: str, out: Path | None, uid: int | None, limits: Limits) -> list[str]:
+def _bwrap_prefix(exe: str, out: Path | None, uid: int | None, limits: Limits,
+                 extra: tuple[str, ...] = ()) -> list[str]:
     cmd = [exe, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
            "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if os.geteuid() != 0:
@@ -283,7 +286,7 @@ def _bwrap_prefix(exe: str, out: Path | None, uid: int | None, limits: Limits) -
         for name in RUN_FILES:  # reaches the host's disk; only the result stream is shared
             cmd += ["--bind", str(out / name), f"{INSIDE}/{name}"]
         cmd += ["--chdir", INSIDE]
-    cmd.append("--")
+    cmd += [*extra, "--"]
     if uid is not None:
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         cmd += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
@@ -294,10 +297,8 @@ def _bwrap_prefix(exe: str, out: Path | None, uid: int | None, limits: Limits) -
 _groups = itertools.count()
 
 
-def memory_cgroup(limit: int) -> Path | None:
-    """A new memory cgroup below this process's own, capped at `limit` bytes for all of its
-    processes together, or None where this machine does not let the grader make one (then
-    memory is limited per process only: RLIMIT_AS times the number of processes)."""
+def _cgroup_base() -> tuple[Path, tuple[str, str]] | None:
+    """This process's memory cgroup directory, and the files of its memory and swap limits."""
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
@@ -305,25 +306,33 @@ def memory_cgroup(limit: int) -> Path | None:
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if controllers == "" and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-            base, files = Path("/sys/fs/cgroup") / path.lstrip("/"), ("memory.max", "memory.swap.max")
-        elif "memory" in controllers.split(","):
-            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-            files = ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
-        else:
-            continue
-        group = base / f"grader-{os.getpid()}-{next(_groups)}"
-        try:
-            group.mkdir()
-            (group / files[0]).write_text(str(limit))
-        except OSError:
-            remove_cgroup(group)
-            continue
-        try:  # no swapping around the limit, where swap is accounted
-            (group / files[1]).write_text(str(limit if "memsw" in files[1] else 0))
-        except OSError:
-            pass
-        return group
+            return Path("/sys/fs/cgroup") / path.lstrip("/"), ("memory.max", "memory.swap.max")
+        if "memory" in controllers.split(","):
+            return (Path("/sys/fs/cgroup/memory") / path.lstrip("/"),
+                    ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"))
     return None
+
+
+def memory_cgroup(limit: int) -> Path | None:
+    """A new memory cgroup below this process's own, capped at `limit` bytes for all of its
+    processes together, or None where this machine does not let the grader make one (then
+    memory is limited per process only: RLIMIT_AS times the number of processes)."""
+    found = _cgroup_base()
+    if found is None:
+        return None
+    base, files = found
+    group = base / f"grader-{os.getpid()}-{next(_groups)}"
+    try:
+        group.mkdir()
+        (group / files[0]).write_text(str(limit))
+    except OSError:
+        remove_cgroup(group)
+        return None
+    try:  # no swapping around the limit, where swap is accounted
+        (group / files[1]).write_text(str(limit if "memsw" in files[1] else 0))
+    except OSError:
+        pass
+    return group
 
 
 def remove_cgroup(group: Path | None) -> None:
@@ -353,14 +362,13 @@ def _set_limits(limits: Limits, group: Path | None = None) -> None:
     if group is not None and os.geteuid() == 0:  # (at level uid: by the parent, see _join)
         _join(group, os.getpid())
     os.umask(0o077)
-    for kind, value in ((resource.RLIMIT_AS, limits.memory),
-                        (resource.RLIMIT_CPU, limits.total_cpu),
-                        (resource.RLIMIT_FSIZE, limits.fsize),
-                        (resource.RLIMIT_NOFILE, limits.nofile),
-                        (resource.RLIMIT_CORE, 0)):
-        resource.setrlimit(kind, (value, value))
-    if os.geteuid() == 0:  # counts the sandbox uid's processes only; as a user it would
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))  # count all yours
+    zygote.limit(_per_process(limits), nproc=os.geteuid() == 0)  # as a user, NPROC would
+    # count all of that user's processes
+
+
+def _per_process(limits: Limits) -> dict:
+    return {"memory": limits.memory, "total_cpu": limits.total_cpu, "fsize": limits.fsize,
+            "nofile": limits.nofile, "nproc": limits.nproc}
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -394,6 +402,173 @@ def _run_once(plan: Plan, role: str, seed: int, limits: Limits, level: str,
     return box.result(plan)
 
 
+def _environment(home: str, tmp: str) -> dict[str, str]:
+    """A run's environment, but for what differs per run (seed, result stream, nospawn)."""
+    env = {k: os.environ[k] for k in CLEAN_ENV if k in os.environ}
+    env.update(HOME=home, TMPDIR=tmp, PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1",
+               MPLBACKEND="Agg", MPLCONFIGDIR=f"{home}/.matplotlib", JUPYTER_PLATFORM_DIRS="1",
+               PYTHONPATH=os.pathsep.join(dict.fromkeys(  # the driver imports this grader
+                   str(package_dir(n).parent) for n in ("grader", "purenn", "tools"))))
+    return env
+
+
+_runs = itertools.count(1)
+SERVER_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID")  # to build each run's walls
+
+
+class Forked:
+    """A run forked by the warm server (grader.zygote): what a Sandbox needs of a Popen."""
+
+    def __init__(self, server: Server, number: int, stdin: int) -> None:
+        self.server, self.number = server, number
+        self.stdin = os.fdopen(stdin, "wb")
+        self.returncode: int | None = None
+        self.ended = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if not self.ended.wait(timeout):
+            raise subprocess.TimeoutExpired("grader.zygote", timeout or 0)
+        return self.returncode
+
+    def kill(self) -> None:
+        self.server.send({"op": "kill", "id": self.number})
+
+
+class Server:
+    """The warm fork server of this grader process (grader.zygote in a bwrap sandbox of the
+    same view as a plain run's): started on the first bwrap run as root, then kept, so a run
+    costs a fork instead of a Python start and torch's import. It runs in a thread of its own
+    (bwrap's --die-with-parent follows the thread that started it), which then reads the
+    server's messages: trusted, since no learner code ever runs in the server itself."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.spool = Path(tempfile.mkdtemp(prefix="grader-spool-"))
+        self.lock = threading.Lock()
+        self.runs: dict[int, Forked] = {}
+        self.alive = self.failed = False
+        self.started = threading.Event()
+        self.socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        threading.Thread(target=self._serve, args=(limits, theirs), daemon=True,
+                         name="grader-zygote").start()
+        self.started.wait(180)
+        theirs.close()
+        if not self.alive:
+            self.failed = True
+            self.close()
+
+    def _serve(self, limits: Limits, theirs: socket.socket) -> None:
+        try:
+            extra = [x for cap in SERVER_CAPS for x in ("--cap-add", cap)]
+            extra += ["--bind", str(self.spool), zygote.SPOOL]
+            base = _cgroup_base()
+            if base is not None and base[0].is_dir():
+                extra += ["--bind", str(base[0]), zygote.CGROUPS]
+            cmd = _bwrap_prefix(shutil.which("bwrap") or "bwrap", None, None, limits, tuple(extra))
+            env = _environment("/tmp", "/tmp")
+            env["GRADER_ZYGOTE_FD"] = str(theirs.fileno())
+            with open(self.spool / "server.log", "wb") as log:
+                self.proc = subprocess.Popen(cmd + [sys.executable, "-m", "grader.zygote"],
+                                             env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True,
+                                             pass_fds=[theirs.fileno()], cwd="/")
+            self.socket.settimeout(180)
+            self.alive = json.loads(self.socket.recv(zygote.MESSAGE_LIMIT) or b"{}").get("op") == "ready"
+            self.socket.settimeout(None)
+        except (OSError, ValueError):
+            self.alive = False
+        finally:
+            self.started.set()
+        while self.alive:
+            try:
+                data = self.socket.recv(zygote.MESSAGE_LIMIT)
+                message = json.loads(data) if data else None
+            except (OSError, ValueError):
+                message = None
+            if message is None:
+                break
+            if message.get("op") == "exit":
+                with self.lock:
+                    run = self.runs.pop(message.get("id"), None)
+                if run is not None:
+                    run.returncode = int(message.get("code", -9))
+                    run.ended.set()
+        self.close()
+
+    def start(self, number: int, uid: int, env: dict, limits: Limits, group: Path | None,
+              log) -> Forked:
+        """Fork run `number`: its stdin (the work) is the returned Forked's, its output `log`."""
+        read, write = os.pipe()
+        run = Forked(self, number, write)
+        order = {"op": "start", "id": number, "uid": uid, "env": env, "tmp_size": limits.tmp_size,
+                 "limits": _per_process(limits), "cgroup": group.name if group else None}
+        with self.lock:
+            self.runs[number] = run
+            try:
+                socket.send_fds(self.socket, [json.dumps(order).encode()], [read, log.fileno()])
+            except OSError:
+                self.runs.pop(number, None)
+                run.returncode = -9
+                run.ended.set()
+            finally:
+                os.close(read)
+        return run
+
+    def send(self, message: dict) -> None:
+        try:
+            with self.lock:
+                self.socket.send(json.dumps(message).encode())
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Stop the server (and every run it forked); pending runs end as killed."""
+        self.alive = False
+        try:
+            self.socket.close()
+        except OSError:
+            pass
+        proc = getattr(self, "proc", None)
+        if proc is not None:
+            _kill_group(proc.pid)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        with self.lock:
+            runs, self.runs = list(self.runs.values()), {}
+        for run in runs:
+            run.returncode = -9
+            run.ended.set()
+        _remove(self.spool)
+
+
+_servers: dict[int, Server] = {}
+_servers_lock = threading.Lock()
+
+
+def _server(limits: Limits) -> Server | None:
+    """The warm server for runs with these limits' sandbox size, started on first use; None
+    where it cannot start (the run then starts its own Python) or GRADER_SERVER=off."""
+    if os.environ.get("GRADER_SERVER") == "off":
+        return None
+    with _servers_lock:
+        server = _servers.get(limits.tmp_size)
+        if server is not None and server.failed:
+            return None  # it could not start here: no second try
+        if server is None or not server.alive:  # (one that died is replaced)
+            server = _servers[limits.tmp_size] = Server(limits)
+        return server if server.alive else None
+
+
+@atexit.register
+def _close_servers() -> None:
+    with _servers_lock:
+        servers = list(_servers.values())
+    for server in servers:
+        server.close()
+
+
 class Sandbox:
     """One grading run's sandbox, started before its work is known: the driver inside
     (grader.driver) imports torch and IPython while the grader reads the submission (or while
@@ -405,11 +580,17 @@ class Sandbox:
                  level: str | None = None) -> None:
         self.role, self.seed, self.limits = role, seed, limits
         self.level = level or isolation()
-        self.host = Path(tempfile.mkdtemp(prefix=f"grader-{role}-"))
-        self.out = self.host / "run"
         self.uid = _uids.take() if os.geteuid() == 0 and self.level in ("bwrap", "uid") else None
+        self.server = _server(limits) if self.level == "bwrap" and self.uid is not None else None
+        if self.server is not None:  # a run's directory in the server's spool
+            self.number = next(_runs)
+            self.host = self.server.spool / str(self.number)
+            self.host.mkdir(mode=0o700)
+        else:
+            self.host = Path(tempfile.mkdtemp(prefix=f"grader-{role}-"))
+        self.out = self.host / "run"
         self.group: Path | None = None
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | Forked | None = None
         self.closed = False
         try:
             self._spawn()
@@ -432,23 +613,21 @@ class Sandbox:
             os.chmod(self.host, 0o711)
             for path in [out, *out.iterdir()]:
                 os.chown(path, uid, uid)
-        env = {k: os.environ[k] for k in CLEAN_ENV if k in os.environ}
         home = "/tmp" if level == "bwrap" else str(out / "home")
-        env.update(HOME=home, TMPDIR="/tmp" if level == "bwrap" else str(out / "tmp"),
-                   GRADER_SEED=str(self.seed), GRADER_REPORT=str(self.stream),
-                   GRADER_NOSPAWN="required" if level != "none" else "try",
-                   PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1", OMP_NUM_THREADS="1",
-                   MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1", MPLBACKEND="Agg",
-                   MPLCONFIGDIR=f"{home}/.matplotlib", JUPYTER_PLATFORM_DIRS="1",
-                   PYTHONPATH=os.pathsep.join(dict.fromkeys(  # the driver imports this grader
-                       str(package_dir(n).parent) for n in ("grader", "purenn", "tools"))))
+        env = _environment(home, "/tmp" if level == "bwrap" else str(out / "tmp"))
+        env.update(GRADER_SEED=str(self.seed), GRADER_REPORT=str(self.stream),
+                   GRADER_NOSPAWN="required" if level != "none" else "try")
+        self.group = memory_cgroup(limits.total_memory) if level != "none" else None
+        if self.server is not None:
+            with open(self.host / "driver.log", "wb") as log:
+                self.proc = self.server.start(self.number, uid, env, limits, self.group, log)
+            return
         cmd = [sys.executable, "-m", "grader.driver"]
         user: dict = {}
         if level == "bwrap":
             cmd = _bwrap_prefix(shutil.which("bwrap") or "bwrap", out, uid, limits) + cmd
         elif level == "uid" and uid is not None:
             user = {"user": uid, "group": uid, "extra_groups": []}
-        self.group = memory_cgroup(limits.total_memory) if level != "none" else None
         with open(self.host / "driver.log", "wb") as log:
             self.proc = subprocess.Popen(cmd, cwd=out, env=env, stdin=subprocess.PIPE, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True,
@@ -496,7 +675,9 @@ class Sandbox:
 
     def _stop(self) -> None:
         """Kill whatever the run left behind (bwrap: everything in its pid namespace)."""
-        if self.proc is not None:
+        if isinstance(self.proc, Forked):
+            self.proc.kill()
+        elif self.proc is not None:
             _kill_group(self.proc.pid)
             try:
                 self.proc.wait(timeout=60)
