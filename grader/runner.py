@@ -525,16 +525,23 @@ class Server:
         """Stop the server (and every run it forked); pending runs end as killed."""
         self.alive = False
         try:
+            self.socket.shutdown(socket.SHUT_RDWR)  # (wakes the reading thread's recv)
+        except OSError:
+            pass
+        try:
             self.socket.close()
         except OSError:
             pass
         proc = getattr(self, "proc", None)
-        if proc is not None:
-            _kill_group(proc.pid)
-            try:
-                proc.wait(timeout=60)
+        if proc is not None:  # it ends on its own once its socket closes (so its CPU time is
+            try:  # counted as this process's children's), else it is killed
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                pass
+                _kill_group(proc.pid)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    pass
         with self.lock:
             runs, self.runs = list(self.runs.values()), {}
         for run in runs:
