@@ -7,8 +7,10 @@ solution; of `python -m grader` on it with a fresh seed (torch's side computed i
 sandbox beside the learner's) and again with that seed (torch's side from the grader's cache),
 each with its ratio to bare nbval; then submissions per minute of `--batch` over `--copies`
 submissions with `--jobs` workers (a fresh seed), and the isolation level the grades ran under;
-last, the CPU time per submission of the same batch (counted at isolation `none`), which hardly
-depends on the machine's load, and the throughput it allows on this machine's idle cores.
+then the CPU time the whole machine spent during that batch (sandboxed runs escape the grader's
+own accounting; on an idle machine this is the batch's); last, the CPU time per submission of
+the same batch counted at isolation `none` (every run its own Python, no warm server), which
+hardly depends on the machine's load, and the throughput it allows on this machine's idle cores.
 The grader's cache lives in a temporary directory for the benchmark. Figures depend on the
 machine and its load; compare them only within one run.
 """
@@ -58,8 +60,23 @@ def batch_command(folder: Path, jobs: int, csv: Path) -> list[str]:
             str(jobs)]
 
 
-def batch(folder: Path, jobs: int, tmp: Path) -> float:
-    return timed(batch_command(folder, jobs, tmp / f"grades-{jobs}.csv"), tmp)
+def batch(folder: Path, jobs: int, tmp: Path) -> tuple[float, float]:
+    """Wall seconds of a batch, and the CPU-seconds the whole machine was busy meanwhile."""
+    before = machine_cpu()
+    seconds = timed(batch_command(folder, jobs, tmp / f"grades-{jobs}.csv"), tmp)
+    return seconds, machine_cpu() - before
+
+
+def machine_cpu() -> float:
+    """CPU-seconds every core of this machine has spent busy since boot (/proc/stat): what
+    sandboxed runs use too, though their processes escape the grader's accounting."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -93,10 +110,12 @@ def main() -> None:
             text = solution.read_text() if i % 2 == 0 else exercise
             (folder / f"learner{i:02d}.ipynb").write_text(text)
         print(f"batch of {args.copies} submissions (half solutions, half untouched exercises):")
-        seconds = batch(folder, args.jobs, tmp)
+        seconds, busy = batch(folder, args.jobs, tmp)
         print(f"  --jobs {args.jobs}   {seconds:6.1f} s   {60 * args.copies / seconds:5.1f} "
               f"submissions/min   {seconds / args.copies:5.1f} s per submission "
               f"({seconds / args.copies / b:.2f}x bare nbval)")
+        print(f"  CPU time of the whole machine during that batch: {busy / args.copies:.2f} "
+              f"CPU-s per submission (everything that ran: on an idle machine, the batch)")
         # CPU time does not depend on what else the machine runs; it is counted at level `none`
         # (a sandbox's processes are not the grader's waited-for descendants), fresh seed again
         with open(os.devnull, "w") as quiet:

@@ -5,6 +5,8 @@
 It starts *warm*: torch and IPython are imported before the grader sends any work, so the
 grader can start a sandbox while it is still reading the submission (or while the previous
 submission of a batch runs), and a grade does not wait for an interpreter and torch to load.
+(At level `bwrap` as root the grader forks each run from a warm server instead, grader.zygote,
+which calls `prepare` once and `serve` in each run.)
 Then it reads one JSON document from stdin, `{"cells": [source, ...], "cell_timeout": s,
 "one_by_one": [number, ...]}`, and runs the cells in order, as a Jupyter kernel runs them for
 nbval: every cell runs, whatever the earlier ones did; a cell *passes* when it raises nothing

@@ -8,6 +8,12 @@ Isolation levels, best first (`isolation()` picks the best this machine allows):
   holds the book are empty); a private /tmp; one writable directory (the run's), deleted afterwards; run as an
   unprivileged uid (when the grader is root) without capabilities; it dies with the grader and
   nothing started inside survives it (pid namespace).
+  As root, runs are forked from a warm server (grader.zygote, one per grader process, in one
+  such sandbox with only the capabilities to build the next walls): each run gets new mount,
+  pid, network, ipc and uts namespaces, a fresh /tmp holding only its own result stream, its
+  memory cgroup and its own uid without capabilities, so runs share no more than two plain
+  bwrap runs do, and a run costs a fork instead of a Python start and torch's import.
+  GRADER_SERVER=off starts every run's own bwrap instead.
 - `uid`: the grader is root but bwrap is unusable (some containers), and an unprivileged uid can
   run this Python (not so when it lives under /root): the run gets an unprivileged uid of its own (one per concurrent run) and the same resource limits; every process of that
   uid is killed afterwards. The learner's code can read what any user can read, and write where
@@ -501,7 +507,8 @@ class Server:
         read, write = os.pipe()
         run = Forked(self, number, write)
         order = {"op": "start", "id": number, "uid": uid, "env": env, "tmp_size": limits.tmp_size,
-                 "limits": _per_process(limits), "cgroup": group.name if group else None}
+                 "limits": _per_process(limits), "cgroup": group.name if group else None,
+                 "keep": [p for p in _visible() if p.startswith("/tmp/")]}
         with self.lock:
             self.runs[number] = run
             try:

@@ -12,7 +12,8 @@ plain run's, and keeps only the capabilities it needs to build the next walls: C
 - the first child joins the run's memory cgroup, enters new mount, pid, network, ipc and uts
   namespaces, mounts a fresh size-capped /tmp (hiding the server's own /tmp, the spool of every
   run's result stream and the cgroup directory), binds the run's result stream alone into it at
-  the path a plain run has, and forks the run's process;
+  the path a plain run has (and, read-only, the grader's packages when the book lives under
+  /tmp), and forks the run's process;
 - that process is pid 1 of its own pid namespace (it sees no other process, and when it ends
   everything it started ends), mounts its own /proc, starts a new session, drops to the run's
   unprivileged uid with no capability, no new privileges and the run's resource limits, dies
@@ -40,7 +41,8 @@ from typing import Any
 # <sched.h>, <sys/mount.h>, <sys/prctl.h>
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 MESSAGE_LIMIT = 1 << 16
 SPOOL = "/tmp/spool"  # where the server sees every run's directory (bound by grader.runner)
@@ -88,8 +90,15 @@ def _walls(order: dict) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the server
     run = os.path.join(SPOOL, str(int(order["id"])), "run")
     stream = os.open(os.path.join(run, STREAM), os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    kept = [(str(path), os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+            for path in order.get("keep", ())]  # the packages a book under /tmp has
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
            f"size={int(order['tmp_size'])},mode=1777")  # hides the spool and the cgroups
+    for path, fd in kept:  # bound again, read-only, as a plain run has them
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        os.close(fd)
     os.mkdir(GRADING)
     os.chmod(GRADING, 0o1777)
     os.close(os.open(os.path.join(GRADING, STREAM), os.O_CREAT | os.O_WRONLY, 0o600))
@@ -125,8 +134,10 @@ def _child(order: dict, fds: list[int], shell: Any) -> None:
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the server's socket, other runs' pipes
         _call("prctl", PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the server
         _walls(order)
+        signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
         pid = os.fork()
         if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
                 _become(order)
                 from grader import driver
@@ -135,7 +146,8 @@ def _child(order: dict, fds: list[int], shell: Any) -> None:
                 print(f"the run could not start: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
             os._exit(5)
         os.close(0)
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])  # `kill` (SIGTERM) kills the
+        # run's pid 1, and with it its namespace, whatever the run did to its parent-death signal
     except BaseException as err:  # noqa: BLE001
         print(f"the run's sandbox could not be made: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
     os._exit(code & 0xFF if code >= 0 else 128 - code)
@@ -192,7 +204,7 @@ def serve(control: socket.socket) -> None:
             elif order["op"] == "kill":
                 for pid, number in runs.items():
                     if number == order["id"]:
-                        os.kill(pid, signal.SIGKILL)
+                        os.kill(pid, signal.SIGTERM)
         except (ValueError, KeyError, TypeError, OSError) as err:
             print(f"zygote: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
         finally:

@@ -18,7 +18,7 @@ import pytest
 
 from grader import batch, grade, runner, verdict
 from grader.runner import Limits
-from grader_cases import tasks
+from grader_cases import processes_of, tasks
 from tools import notebooks
 
 SOLUTION = notebooks.ROOT / "solutions" / "01_parameter.ipynb"
@@ -80,19 +80,5 @@ def test_the_uid_fallback_grades_runs_as_another_uid_and_leaves_nothing(tmp_path
     assert {t.task: t.points for t in result.tasks} == tasks(SOLUTION)
     assert set(os.listdir(tmp_path)) == before  # every run's directory removed
     for uid in runner.UIDS:  # no process of a sandbox uid is left
-        assert not _processes_of(uid)
-
-
-def _processes_of(uid: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/status", "rb") as f:
-                    line = next(line for line in f if line.startswith(b"Uid:"))
-                if int(line.split()[1]) == uid:
-                    found.append(int(name))
-            except (OSError, StopIteration):
-                continue
-    return found
+        assert not processes_of(uid)
 

@@ -11,6 +11,7 @@ directly with bubblewrap, without a kernel, where bubblewrap works.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import io
@@ -29,7 +30,7 @@ import pytest
 
 from grader import forbid, grade, runner, verdict
 from grader.runner import Limits
-from grader_cases import _with_answers, answer_cells, task_of, tasks, write
+from grader_cases import _with_answers, answer_cells, processes_of, task_of, tasks, write
 from tools import notebooks, release
 
 ROOT = notebooks.ROOT
@@ -536,6 +537,65 @@ def test_a_cached_table_is_data_checked_like_a_result_stream(tmp_path, monkeypat
     assert sorted(p.name for p in (tmp_path / "cache").glob("*.jsonl")) == ["k3.jsonl", "k4.jsonl"]
     monkeypatch.setenv("GRADER_CACHE", "off")
     assert runner.cache_dir() is None and grade._load("k1") is None
+
+
+# -- the warm server's runs (grader.zygote), without the guard -----------------------------------
+
+needs_server = pytest.mark.skipif(not BWRAP or os.geteuid() != 0,
+                                  reason="the warm server runs at level bwrap as root")
+
+
+def _forked(cells: list[str], limits: Limits = Limits()) -> tuple[runner.Run, int]:
+    """Run raw `cells` (no guard, no check) in a run of the warm server; a cell reports what it
+    saw by raising it. Returns the run and the run's uid."""
+    box = runner.Sandbox("learner", 1, limits)
+    assert box.server is not None, "this machine runs bwrap as root, so the server serves"
+    box.work = lambda plan: json.dumps({"cells": cells, "cell_timeout": 60}).encode()
+    return box.result(None), box.uid
+
+
+SEE = """
+import os
+writable = []
+for root, dirs, files in os.walk("/"):
+    if root.startswith(("/proc", "/sys")):
+        dirs[:] = []
+    elif os.access(root, os.W_OK):
+        writable.append(root)
+found = [n for w in writable for n in os.listdir(w) if n.startswith("{token}")]
+for w in writable:
+    open(os.path.join(w, "{token}-mark"), "w").close()
+caps = open("/proc/self/status").read().split("CapEff:")[1].split()[0]
+pids = [p for p in os.listdir("/proc") if p.isdigit()]
+raise RuntimeError(repr((writable, found, caps, pids, os.getuid())))
+"""
+
+
+@needs_server
+def test_runs_of_the_warm_server_share_nothing_writable_and_see_no_other_process():
+    seen = []
+    for _ in range(2):  # the second run looks for what the first one left everywhere it could
+        run, uid = _forked([SEE.format(token=TOKEN)])
+        message = run.cells[0].message
+        assert message.startswith("RuntimeError: "), message
+        seen.append((ast.literal_eval(message[len("RuntimeError: "):]), uid))
+    for (writable, found, caps, pids, uid), taken in seen:
+        assert writable == ["/tmp", "/tmp/grading"]  # its own /tmp, nothing of the server's
+        assert found == []  # no mark of the run before it
+        assert int(caps, 16) == 0 and pids == ["1"]  # no capability; its own pid namespace
+        assert uid == taken and uid in runner.UIDS
+    assert not (Path("/tmp") / f"{TOKEN}-mark").exists()
+
+
+@needs_server
+def test_a_run_that_clears_its_parent_death_signal_is_still_killed():
+    clear = ("import ctypes, time\n"
+             "ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG: none\n"
+             "while True:\n    time.sleep(1)")
+    run, uid = _forked([clear], Limits(timeout=3))
+    assert run.status == "timeout"
+    time.sleep(0.5)
+    assert processes_of(uid) == []
 
 
 @needs_bwrap
