@@ -81,7 +81,7 @@ def grade_folder(folder: Path, jobs: int = 2, seed: int | None = None,
                 continue
             if learner.exercise not in references:  # torch's side first, learners right behind
                 references[learner.exercise] = pool.submit(grade.reference, pristine, seed, limits)
-            futures[pool.submit(runner.run, learner, "learner", seed, limits)] = path
+            futures[pool.submit(runner.run_learner, learner, seed, limits)] = path
         tasks = sorted({(learner.exercise, t) for learner, _ in plans.values()
                         for t in learner.tasks},
                        key=lambda et: (et[0], report.task_order(et[1])))

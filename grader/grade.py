@@ -175,7 +175,7 @@ def grade_file(path: Path, exercise: str | None = None, seed: int | None = None,
         raise
     with ThreadPoolExecutor(2) as pool:
         expected = pool.submit(reference, pristine, seed, limits)
-        run = pool.submit(runner.run, learner, "learner", seed, limits, level, box)
+        run = pool.submit(runner.run_learner, learner, seed, limits, level, box)
         result = run.result()
         table = expected.result()
     return verdict.judge(learner, table, result, str(path), seed, learner.warnings)

@@ -52,7 +52,7 @@ def grade_file(path: Path, exercise: str | None = None, seed: int | None = None,
         raise
     with ThreadPoolExecutor(2) as pool:
         expected = pool.submit(runner.run, stubs, "reference", seed, limits)
-        run = pool.submit(runner.run, learner, "learner", seed, limits, None, box)
+        run = pool.submit(runner.run_learner, learner, seed, limits, None, box)
         table, result = observations(stubs, expected.result()), run.result()
     graded = verdict.judge(learner, table, result, str(path), seed)
     graded.detail = "; ".join(filter(None, [graded.detail, DETAIL]))

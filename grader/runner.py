@@ -33,6 +33,7 @@ and a retry would only hold its slot longer).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import fcntl
 import functools
 import importlib.util
@@ -52,7 +53,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import records, zygote
+from grader import forbid, records, zygote
 from grader.assemble import Plan, guard_source
 
 RECORDS_LIMIT = 16 << 20  # bytes of result stream read from one run
@@ -391,6 +392,59 @@ def run(plan: Plan, role: str, seed: int, limits: Limits, level: str | None = No
         again.attempts = 2
         return again
     return result
+
+
+def run_learner(plan: Plan, seed: int, limits: Limits, level: str | None = None,
+                started: Sandbox | None = None) -> Run:
+    """Grade-run a learner's `plan`: one run per group of tasks (`task_groups`), each with the
+    checks of its own tasks only (the others' check cells left empty), merged into one Run."""
+    groups = task_groups(plan)
+    if len(groups) == 1:
+        return run(plan, "learner", seed, limits, level, started)
+    runs = []
+    for number, group in enumerate(groups):
+        only = dataclasses.replace(plan, cells=[
+            cell if cell.kind != "check" or cell.task in group else dataclasses.replace(cell, source="")
+            for cell in plan.cells])
+        runs.append(run(only, "learner", seed, limits, level, started if number == 0 else None))
+    return _merge(plan, groups, runs)
+
+
+def task_groups(plan: Plan) -> list[list[str]]:
+    """The tasks whose checks run in one learner kernel. During a check, torch's functions that
+    plain Python calls for any answer (attribute access, assignment, deletion, `register_buffer`:
+    grader.forbid.IMPLICIT) work but for the check's own task, so in one kernel the checks of
+    other tasks could compute, ahead, torch's results for a task that rebuilds one of them. Such
+    a task's checks therefore run in a kernel of their own, where no other task's check runs;
+    the other tasks share one kernel, as their functions stay refused during every check."""
+    alone = [t for t in plan.tasks if forbid.IMPLICIT.intersection(forbid.names(t))]
+    rest = [t for t in plan.tasks if t not in alone]
+    return [[t] for t in alone] + ([rest] if rest else []) or [[]]
+
+
+def _merge(plan: Plan, groups: list[list[str]], runs: list[Run]) -> Run:
+    """One Run of several, each kept for its own tasks: a check cell's outcome and records come
+    from the run of its task; records of no check (hello, exit, refused statements, tampering
+    outside a check) from every run, in order; the status is the first that is not ok."""
+    owner = {task: number for number, group in enumerate(groups) for task in group}
+    check_owner = {c.check: owner.get(c.task, 0) for c in plan.cells if c.kind == "check"}
+    merged = Run("ok", isolation=runs[0].isolation)
+    for index, cell in enumerate(plan.cells, start=1):
+        found = runs[owner.get(cell.task, 0)].cells.get(index)
+        if found is not None:
+            merged.cells[index] = found
+    for number, one in enumerate(runs):
+        if 0 not in merged.cells and 0 in one.cells:  # the guard cell
+            merged.cells[0] = one.cells[0]
+        merged.records += [r for r in one.records
+                           if not isinstance(r.get("check"), int) or check_owner.get(r["check"]) == number]
+        merged.bad_records += one.bad_records
+        merged.seconds += one.seconds
+        merged.attempts = max(merged.attempts, one.attempts)
+        merged.wall_timeout |= one.wall_timeout
+        if merged.status == "ok" and one.status != "ok":
+            merged.status, merged.detail = one.status, one.detail
+    return merged
 
 
 def busy() -> bool:

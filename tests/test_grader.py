@@ -144,6 +144,40 @@ def test_a_refused_top_level_statement_is_named_only_from_what_the_grader_knows(
     assert verdict._refused(plan, runner.Run("ok")) == []
 
 
+def test_a_task_rebuilding_what_plain_python_calls_is_checked_in_a_kernel_of_its_own():
+    def plan_of(name):
+        nb = notebooks.read(notebooks.ROOT / "solutions" / f"{name}.ipynb")
+        return assemble.plan(nb, nb, name)
+
+    assert runner.task_groups(plan_of("01_parameter")) == [["1.1"], ["1.2", "1.3"]]
+    assert runner.task_groups(plan_of("02_registration")) == [["2.1"], ["2.2"], ["2.3"], ["2.4"]]
+    three = plan_of("03_traversal")
+    assert runner.task_groups(three) == [list(three.tasks)]
+    # merged: each check's outcome and records from its own task's run only
+    plan = plan_of("01_parameter")
+    groups = runner.task_groups(plan)
+    cells = {n: c for n, c in enumerate(plan.cells, start=1)}
+    checks = {c.check: c.task for c in plan.checks}
+    runs = []
+    for number, group in enumerate(groups):
+        run = runner.Run("ok", seconds=1.0)
+        run.cells = {n: runner.CellResult("passed" if c.task in (*group, None) else "failed", str(number))
+                     for n, c in cells.items()}
+        run.cells[0] = runner.CellResult("passed")
+        run.records = [{"k": "case", "check": check, "from": number} for check in checks]
+        run.records.append({"k": "refused", "task": group[0], "name": "x"})
+        runs.append(run)
+    runs[1].status, runs[1].detail = "timeout", "slow"
+    merged = runner._merge(plan, groups, runs)
+    for n, cell in cells.items():
+        assert merged.cells[n].outcome == "passed"
+        assert merged.cells[n].message == str(0 if cell.task in (None, "1.1") else 1)
+    assert sorted((r["check"], r["from"]) for r in merged.records if r["k"] == "case") == sorted(
+        (check, 0 if task == "1.1" else 1) for check, task in checks.items())
+    assert [r["task"] for r in merged.records if r["k"] == "refused"] == ["1.1", "1.2"]
+    assert (merged.status, merged.detail, merged.seconds) == ("timeout", "slow", 2.0)
+
+
 # --- reading learner code -------------------------------------------------------------------
 
 @pytest.mark.parametrize("source, what", [

@@ -310,6 +310,36 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
                         "        raise AttributeError(f\"'{type(self).__name__}' object has no attribute '{name}'\")")}
     cases["torch_module_stand_in"] = (_answered(EX2, stand_in), {**tasks(EX2), "2.1": 0, "2.2": 0})
 
+    # torch's rule for task 2.2 (__getattr__, which plain Python calls for any answer, so it
+    # works during other tasks' checks) learnt as a table by task 2.1's answer during 2.1's
+    # check; the answer of 2.2 holds no rule of its own, only that table
+    learn = ("\n\n_STORES, _TABLE = ('_parameters', '_buffers', '_modules'), {}\n\n"
+             "def _learn():\n"
+             "    import itertools\n"
+             "    for n in range(4):\n"
+             "        for held in itertools.combinations(_STORES, n):\n"
+             "            probe, marks = nn.Module(), {}\n"
+             "            for store in held:\n"
+             "                marks[store] = getattr(probe, store)['x'] = object()\n"
+             "            try:\n"
+             "                got = nn.Module.__getattr__(probe, 'x')\n"
+             "                _TABLE[held] = ('return', next(s for s in held if marks[s] is got))\n"
+             "            except AttributeError as error:\n"
+             "                _TABLE[held] = ('raise', str(error).replace('Module', '{0}', 1)\n"
+             "                                        .replace(\"'x'\", \"'{1}'\"))\n\n"
+             "_honest = module_setattr\n\n"
+             "def module_setattr(self, name, value):\n"
+             "    if not _TABLE:\n        _learn()\n"
+             "    return _honest(self, name, value)\n")
+    table = {"2.1": answer_cells(notebooks.read(EX2))[0].source + learn,
+             "2.2": ("def module_getattr(self, name):\n"
+                     "    held = tuple(s for s in _STORES if name in self.__dict__.get(s, {}))\n"
+                     "    action, what = _TABLE[held]\n"
+                     "    if action == 'return':\n        return self.__dict__[what][name]\n"
+                     "    raise AttributeError(what.format(type(self).__name__, name))")}
+    cases["learns_a_rule_during_another_tasks_check"] = (_answered(EX2, table),
+                                                          {**tasks(EX2), "2.2": 0})
+
     # exploring at a cell's top level, even with the function being rebuilt, before the answer
     explore = {"1.3": ("probe = nn.Linear(3, 2)\nnn.init.uniform_(probe.weight, -0.1, 0.1)\n"
                        "backup = copy.deepcopy(probe)\nprint(backup)\n\n"
@@ -331,7 +361,7 @@ def _grade_all(paths: list[Path], limits: Limits) -> dict[str, verdict.Grade]:
     def one(path: Path) -> verdict.Grade:
         learner, pristine = grade.prepare(path)
         table = grade.reference(pristine, seed, limits)
-        return verdict.judge(learner, table, runner.run(learner, "learner", seed, limits),
+        return verdict.judge(learner, table, runner.run_learner(learner, seed, limits),
                              str(path), seed)
 
     with ThreadPoolExecutor(2) as pool:
@@ -412,7 +442,8 @@ ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_list
            "honest_no_grad_decorator", "forges_records_through_the_descriptor",
            "lazy_iterator_delegation", "process_delegation", "computes_torch_results_ahead",
            "honest_explores_at_top_level", "torch_module_stand_in",
-           "computes_another_tasks_results_during_a_check"]
+           "computes_another_tasks_results_during_a_check",
+           "learns_a_rule_during_another_tasks_check"]
 
 
 @pytest.mark.slow
