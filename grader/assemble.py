@@ -92,7 +92,8 @@ def metadata_mismatch(nb: nbformat.NotebookNode, override: str | None) -> str | 
 class Cell:
     """One code cell of the grading notebook (the guard is cell 0, the n-th planned cell is cell n)."""
 
-    kind: str  # guard, setup, answer, helper, check
+    kind: str  # guard, setup, answer, helper, check; skipped: a check left out of a learner run
+    # whose tasks are others (grader.runner.run_learner)
     source: str
     task: str | None = None
     points: float = 0

@@ -397,15 +397,16 @@ def run(plan: Plan, role: str, seed: int, limits: Limits, level: str | None = No
 def run_learner(plan: Plan, seed: int, limits: Limits, level: str | None = None,
                 started: Sandbox | None = None) -> Run:
     """Grade-run a learner's `plan`: one run per group of tasks (`task_groups`), each with the
-    checks of its own tasks only (the others' check cells left empty), merged into one Run."""
+    checks of its own tasks only (the others' check cells left empty, though every task's
+    functions stay refused outside its checks: grader.forbid.seal), merged into one Run."""
     groups = task_groups(plan)
     if len(groups) == 1:
         return run(plan, "learner", seed, limits, level, started)
     runs = []
     for number, group in enumerate(groups):
         only = dataclasses.replace(plan, cells=[
-            cell if cell.kind != "check" or cell.task in group else dataclasses.replace(cell, source="")
-            for cell in plan.cells])
+            cell if cell.kind != "check" or cell.task in group
+            else dataclasses.replace(cell, kind="skipped", source="") for cell in plan.cells])
         runs.append(run(only, "learner", seed, limits, level, started if number == 0 else None))
     return _merge(plan, groups, runs)
 
