@@ -456,6 +456,15 @@ def test_attack_gets_exactly_the_expected_points(attacked, attack):
 
 
 @pytest.mark.slow
+def test_the_rule_learnt_during_another_check_scores_in_a_kernel_shared_by_the_tasks(
+        tmp_path, monkeypatch):
+    """The attack above is real: with every check of exercise 2 in one kernel it earns 2.2."""
+    path = _attacks(tmp_path, os.getpid())["learns_a_rule_during_another_tasks_check.ipynb"]["path"]
+    monkeypatch.setattr(runner, "task_groups", lambda plan: [list(plan.tasks)])
+    assert _points(_grade_all([path], LIMITS)[path.name]) == tasks(EX2)
+
+
+@pytest.mark.slow
 def test_attacks_leave_the_machine_as_it_was(attacked):
     assert attacked["before"] == attacked["after"]  # no submission rewritten
     assert attacked["sentinel_alive"]  # no signal reached a process outside the sandbox
