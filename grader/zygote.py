@@ -195,7 +195,11 @@ def serve(control: socket.socket) -> None:
         try:
             order = json.loads(data)
             if order["op"] == "start" and len(fds) == 2:
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError:  # the run ends before it starts, rather than never
+                    _send(control, {"op": "exit", "id": int(order["id"]), "code": -1})
+                    raise
                 if pid == 0:
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
