@@ -45,7 +45,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 VIEWPORT = {"width": 1280, "height": 900}
 WIDTHS = [390, 1280]  # a phone and a desktop, in CSS px
 MIN_FIGURE_TEXT = 9  # CSS px
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 60_000  # a bound, not a measure: a full-page screenshot took over 15 s on 2 busy cores
 SEARCH_TERM = "named_parameters"
 
 
