@@ -474,6 +474,21 @@ def _environment(home: str, tmp: str) -> dict[str, str]:
     return env
 
 
+def _reachable_temp() -> str | None:
+    """A temporary directory whose every ancestor other users may enter (a run at level `uid`
+    works in a directory inside it): the usual one, else /var/tmp or /dev/shm (some machines
+    keep /tmp to root alone); None for the usual one."""
+    def reachable(path: str) -> bool:
+        return all(os.stat(p).st_mode & 0o001 for p in [path, *map(str, Path(path).parents)])
+    for folder in (tempfile.gettempdir(), "/var/tmp", "/dev/shm"):
+        try:
+            if os.path.isdir(folder) and reachable(folder):
+                return None if folder == tempfile.gettempdir() else folder
+        except OSError:
+            continue
+    return None
+
+
 _runs = itertools.count(1)
 SERVER_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID")  # to build each run's walls
 
@@ -656,7 +671,8 @@ class Sandbox:
             self.host = self.server.spool / str(self.number)
             self.host.mkdir(mode=0o700)
         else:
-            self.host = Path(tempfile.mkdtemp(prefix=f"grader-{role}-"))
+            self.host = Path(tempfile.mkdtemp(prefix=f"grader-{role}-", dir=(
+                _reachable_temp() if self.level == "uid" and self.uid is not None else None)))
         self.out = self.host / "run"
         self.group: Path | None = None
         self.proc: subprocess.Popen | Forked | None = None

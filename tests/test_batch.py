@@ -43,7 +43,7 @@ def stand_in(monkeypatch):
     """Kernels replaced: torch's table is empty and every learner run gets a fake verdict."""
     calls = []
     monkeypatch.setattr(batch.grade, "reference", lambda plan, seed, limits: {})
-    monkeypatch.setattr(batch.runner, "run", lambda plan, role, seed, limits: plan)
+    monkeypatch.setattr(batch.runner, "run_learner", lambda plan, seed, limits: plan)
     monkeypatch.setattr(batch.verdict, "judge",
                         lambda plan, table, run, name, seed: calls.append(name) or fake_grade(plan, name, seed))
     return calls
@@ -96,7 +96,7 @@ def test_each_strange_name_gets_its_own_escaped_row(tmp_path, stand_in):
 
 def test_feedback_lists_every_first_difference(tmp_path, monkeypatch):
     monkeypatch.setattr(batch.grade, "reference", lambda plan, seed, limits: {})
-    monkeypatch.setattr(batch.runner, "run", lambda plan, role, seed, limits: plan)
+    monkeypatch.setattr(batch.runner, "run_learner", lambda plan, seed, limits: plan)
     monkeypatch.setattr(batch.verdict, "judge",
                         lambda plan, table, run, name, seed: fake_grade(plan, name, seed, points=0))
     folder = submissions_folder(tmp_path, ["alice.ipynb"])
@@ -126,7 +126,7 @@ def test_rows_reach_the_disk_one_by_one_and_a_crash_keeps_them(tmp_path, monkeyp
         return fake_grade(plan, name, seed)
 
     monkeypatch.setattr(batch.grade, "reference", lambda plan, seed, limits: {})
-    monkeypatch.setattr(batch.runner, "run", lambda plan, role, seed, limits: plan)
+    monkeypatch.setattr(batch.runner, "run_learner", lambda plan, seed, limits: plan)
     monkeypatch.setattr(batch.verdict, "judge", judge)
     with pytest.raises(KeyboardInterrupt):
         batch.write_batch(folder, out, jobs=1, seed=SEED, progress=None)
