@@ -40,7 +40,6 @@ import importlib.util
 import itertools
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -437,8 +436,8 @@ def _merge(plan: Plan, groups: list[list[str]], runs: list[Run]) -> Run:
     for number, one in enumerate(runs):
         if 0 not in merged.cells and 0 in one.cells:  # the guard cell
             merged.cells[0] = one.cells[0]
-        merged.records += [r for r in one.records
-                           if not isinstance(r.get("check"), int) or check_owner.get(r["check"]) == number]
+        merged.records += [r for r in one.records if not isinstance(r.get("check"), int)
+                           or check_owner.get(r["check"]) == number]
         merged.bad_records += one.bad_records
         merged.seconds += one.seconds
         merged.attempts = max(merged.attempts, one.attempts)
@@ -549,7 +548,8 @@ class Server:
                                              stderr=subprocess.STDOUT, start_new_session=True,
                                              pass_fds=[theirs.fileno()], cwd="/")
             self.socket.settimeout(180)
-            self.alive = json.loads(self.socket.recv(zygote.MESSAGE_LIMIT) or b"{}").get("op") == "ready"
+            said = json.loads(self.socket.recv(zygote.MESSAGE_LIMIT) or b"{}")
+            self.alive = said.get("op") == "ready"
             self.socket.settimeout(None)
         except (OSError, ValueError):
             self.alive = False

@@ -59,7 +59,8 @@ def _call(name: str, *args: Any) -> None:
         raise OSError(err, f"{name}: {os.strerror(err)}")
 
 
-def _mount(source: str | None, target: str, kind: str | None, flags: int, data: str | None = None) -> None:
+def _mount(source: str | None, target: str, kind: str | None, flags: int,
+           data: str | None = None) -> None:
     enc = lambda s: None if s is None else s.encode()  # noqa: E731
     _call("mount", enc(source), enc(target), enc(kind), ctypes.c_ulong(flags), enc(data))
 
@@ -142,14 +143,16 @@ def _child(order: dict, fds: list[int], shell: Any) -> None:
                 _become(order)
                 from grader import driver
                 driver.serve(shell)
-            except BaseException as err:  # noqa: BLE001  the grader records a run that did not start
-                print(f"the run could not start: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+            except BaseException as err:  # noqa: BLE001  recorded as a run that did not start
+                print(f"the run could not start: {type(err).__name__}: {err}", file=sys.stderr,
+                      flush=True)
             os._exit(5)
         os.close(0)
         code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])  # `kill` (SIGTERM) kills the
         # run's pid 1, and with it its namespace, whatever the run did to its parent-death signal
     except BaseException as err:  # noqa: BLE001
-        print(f"the run's sandbox could not be made: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+        print(f"the run's sandbox could not be made: {type(err).__name__}: {err}",
+              file=sys.stderr, flush=True)
     os._exit(code & 0xFF if code >= 0 else 128 - code)
 
 

@@ -161,8 +161,8 @@ def test_a_task_rebuilding_what_plain_python_calls_is_checked_in_a_kernel_of_its
     runs = []
     for number, group in enumerate(groups):
         run = runner.Run("ok", seconds=1.0)
-        run.cells = {n: runner.CellResult("passed" if c.task in (*group, None) else "failed", str(number))
-                     for n, c in cells.items()}
+        run.cells = {n: runner.CellResult("passed" if c.task in (*group, None) else "failed",
+                                          str(number)) for n, c in cells.items()}
         run.cells[0] = runner.CellResult("passed")
         run.records = [{"k": "case", "check": check, "from": number} for check in checks]
         run.records.append({"k": "refused", "task": group[0], "name": "x"})
