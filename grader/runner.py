@@ -58,7 +58,7 @@ from grader.assemble import Plan, guard_source
 RECORDS_LIMIT = 16 << 20  # bytes of result stream read from one run
 LOG_LIMIT = 64 << 10
 LEVELS = ("bwrap", "uid", "none")
-INSIDE = "/tmp/grading"  # the run's directory as the bwrap sandbox sees it
+INSIDE = zygote.GRADING  # the run's directory as the bwrap sandbox sees it
 UIDS = range(61000, 61064)  # unprivileged uids for sandboxed runs (no account needed)
 MASKED = ("/root", "/home", "/run", "/mnt", "/media", "/srv", "/opt", "/var/tmp")
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/var", "/sys", "/proc",
@@ -522,6 +522,7 @@ class Server:
         self.lock = threading.Lock()
         self.runs: dict[int, Forked] = {}
         self.alive = self.failed = False
+        self.proc: subprocess.Popen | None = None
         self.started = threading.Event()
         self.socket, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         threading.Thread(target=self._serve, args=(limits, theirs), daemon=True,
@@ -572,11 +573,13 @@ class Server:
         self.close()
 
     def start(self, number: int, uid: int, env: dict, limits: Limits, group: Path | None,
-              log) -> Forked:
-        """Fork run `number`: its stdin (the work) is the returned Forked's, its output `log`."""
+              log, stream: Path) -> Forked:
+        """Fork run `number`: its stdin (the work) is the returned Forked's, its output `log`,
+        its result stream the file `stream` (in the spool)."""
         read, write = os.pipe()
         run = Forked(self, number, write)
         order = {"op": "start", "id": number, "uid": uid, "env": env, "tmp_size": limits.tmp_size,
+                 "stream": str(stream.relative_to(self.spool)),
                  "limits": _per_process(limits), "cgroup": group.name if group else None,
                  "keep": [p for p in _visible() if p.startswith("/tmp/")]}
         with self.lock:
@@ -609,7 +612,7 @@ class Server:
             self.socket.close()
         except OSError:
             pass
-        proc = getattr(self, "proc", None)
+        proc = self.proc
         if proc is not None:  # it ends on its own once its socket closes (so its CPU time is
             try:  # counted as this process's children's), else it is killed
                 proc.wait(timeout=10)
@@ -705,7 +708,8 @@ class Sandbox:
         self.group = memory_cgroup(limits.total_memory) if level != "none" else None
         if self.server is not None:
             with open(self.host / "driver.log", "wb") as log:
-                self.proc = self.server.start(self.number, uid, env, limits, self.group, log)
+                self.proc = self.server.start(self.number, uid, env, limits, self.group, log,
+                                              out / "records.jsonl")
             return
         cmd = [sys.executable, "-m", "grader.driver"]
         user: dict = {}
@@ -798,23 +802,32 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def _kill_uid(uid: int) -> None:
-    """SIGKILL every process whose real uid is `uid` (one run's own uid), until none is left."""
-    for _ in range(50):
-        found = False
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
+def processes_of(uid: int) -> list[int]:
+    """The live pids whose real uid is `uid`."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
             try:
                 with open(f"/proc/{entry.name}/status", "rb") as f:
                     uids = next(line for line in f if line.startswith(b"Uid:")).split()
                 if int(uids[1]) == uid:
-                    found = True
-                    os.kill(int(entry.name), signal.SIGKILL)
+                    found.append(int(entry.name))
             except (OSError, StopIteration, ValueError, IndexError):
                 continue
+    return found
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process whose real uid is `uid` (one run's own uid), until none is left."""
+    for _ in range(50):
+        found = processes_of(uid)
         if not found:
             return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         time.sleep(0.05)
 
 

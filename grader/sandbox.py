@@ -213,7 +213,7 @@ class Guard:
         if self.shell is None:
             raise RuntimeError("the grading guard runs inside an IPython kernel")
         name = self.shell.compile.get_code_name
-        self.config_cells = config["cells"]
+        self.tasks = {cell["task"] for cell in config["cells"] if cell.get("task")}
         for cell in config["cells"]:
             source, kind = cell["source"], cell["kind"]
             filename = name(source, source, 0)
@@ -245,7 +245,7 @@ class Guard:
         roots = (os.path.dirname(torch.__file__) + os.sep,
                  os.path.dirname(os.path.abspath(forbid.__file__)) + os.sep)
         gated = forbid.install(self.trusted_files, roots, self.check_files)
-        forbid.seal({cell["task"] for cell in self.config_cells if cell.get("task")})
+        forbid.seal(self.tasks)
         self.gated = {id(function): name for name, function in gated.items()}
         forbid.on_refusal = self.refused
 

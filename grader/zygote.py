@@ -89,8 +89,8 @@ def _walls(order: dict) -> None:
             pass  # as for a plain run: the per-process limits still hold
     _call("unshare", CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the server
-    run = os.path.join(SPOOL, str(int(order["id"])), "run")
-    stream = os.open(os.path.join(run, STREAM), os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    stream = os.open(os.path.join(SPOOL, order["stream"]),
+                     os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     kept = [(str(path), os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
             for path in order.get("keep", ())]  # the packages a book under /tmp has
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,

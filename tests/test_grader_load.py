@@ -18,7 +18,7 @@ import pytest
 
 from grader import batch, grade, runner, verdict
 from grader.runner import Limits
-from grader_cases import processes_of, tasks
+from grader_cases import tasks
 from tools import notebooks
 
 SOLUTION = notebooks.ROOT / "solutions" / "01_parameter.ipynb"
@@ -81,5 +81,5 @@ def test_the_uid_fallback_grades_runs_as_another_uid_and_leaves_nothing(tmp_path
     assert {t.task: t.points for t in result.tasks} == tasks(SOLUTION)
     assert set(os.listdir(used)) == before  # every run's directory removed
     for uid in runner.UIDS:  # no process of a sandbox uid is left
-        assert not processes_of(uid)
+        assert not runner.processes_of(uid)
 

@@ -156,7 +156,7 @@ def leftovers() -> list[int]:
     grader.zygote, which stay for the next run); what a server forked for a run counts."""
     found = set(descendants(os.getpid()))
     for server in list(runner._servers.values()):
-        proc = getattr(server, "proc", None)
+        proc = server.proc
         if proc is None:
             continue
         tree = {proc.pid, *descendants(proc.pid)}

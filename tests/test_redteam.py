@@ -30,7 +30,7 @@ import pytest
 
 from grader import forbid, grade, runner, verdict
 from grader.runner import Limits
-from grader_cases import _with_answers, answer_cells, processes_of, task_of, tasks, write
+from grader_cases import _with_answers, answer_cells, task_of, tasks, write
 from tools import notebooks, release
 
 ROOT = notebooks.ROOT
@@ -635,7 +635,7 @@ def test_a_run_that_clears_its_parent_death_signal_is_still_killed():
     run, uid = _forked([clear], Limits(timeout=3))
     assert run.status == "timeout"
     time.sleep(0.5)
-    assert processes_of(uid) == []
+    assert runner.processes_of(uid) == []
 
 
 @needs_bwrap

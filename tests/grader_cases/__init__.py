@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import nbformat
@@ -210,18 +209,3 @@ def malformed(folder: Path) -> dict[str, str]:
     for name, (text, _) in files.items():
         (folder / name).write_text(text, encoding="utf-8")
     return {name: words for name, (_, words) in files.items()}
-
-
-def processes_of(uid: int) -> list[int]:
-    """Live pids whose real uid is `uid` (a sandbox uid: nothing of a run may outlive it)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/status", "rb") as f:
-                    line = next(line for line in f if line.startswith(b"Uid:"))
-                if int(line.split()[1]) == uid:
-                    found.append(int(name))
-            except (OSError, StopIteration):
-                continue
-    return found
