@@ -145,19 +145,21 @@ def pristine(filename: str) -> bool:
     return filename in _check_files or _trusted(filename) or stdlib(filename)
 
 
-def _from_a_check(frame: types.FrameType | None) -> bool:
+def _from_a_check(frame: types.FrameType | None, name: str, args: tuple) -> bool:
     """True when every caller from `frame` up to a running check cell is pristine code, so the
     call did not start in learner code (directly, or through a torch utility that calls the
-    function on the learner's behalf); False for a thread or callback that no check started, and
-    while an iterator the learner's code returned is advanced (see `learner_returns`)."""
-    if _learners_turn:
-        return False
+    function on the learner's behalf); False for a thread or callback that no check started.
+    On the learner's turn (`learners_turn`, and while an iterator the learner's code returned is
+    advanced: see `learner_returns`) only a stand-in the check bound may call, and the four
+    functions plain Python reaches (IMPLICIT) may run on an object the check built itself."""
     while frame is not None:
         filename = frame.f_code.co_filename
-        if filename in _check_files or _codes.get(frame.f_code) in _allowed:
-            return True  # a check, or a stand-in the check bound for an answer, called it
-        if _sealed and filename in _trusted_files and frame.f_code.co_name == "<module>":
-            return True  # a setup cell itself, as the kernel runs it (not a function it defines)
+        if _codes.get(frame.f_code) in _allowed:
+            return True  # a stand-in the check bound for an answer called it
+        if filename in _check_files or (
+                _sealed and filename in _trusted_files and frame.f_code.co_name == "<module>"):
+            # a check, or a setup cell itself (not a function it defines), called it
+            return not _learners_turn or (name in IMPLICIT and bool(args) and _built(args[0]))
         if not (_trusted(filename) or stdlib(filename)):
             return False
         frame = frame.f_back
@@ -169,7 +171,7 @@ def gate(name: str, args: tuple) -> None:
     task = _armed.get(name)
     if task is None or name in _allowed:
         return
-    if _from_a_check(sys._getframe(2)):
+    if _from_a_check(sys._getframe(2), name, args):
         return
     if on_refusal is not None:
         on_refusal(name, task)
@@ -189,6 +191,50 @@ def gate(name: str, args: tuple) -> None:
 _learners_turn = 0  # > 0 while an iterator returned by learner code advances
 _returning: set[int] = set()  # ids of the functions given a trampoline (kept alive below)
 _kept: list[types.FunctionType] = []
+
+
+_check_built: dict[int, tuple] = {}  # id -> (object, its class, its __dict__) on the learner's turn
+
+
+def _built(obj: Any) -> bool:
+    """True for an object of the arguments the check built for the case on the learner's turn,
+    still of the class and with the `__dict__` it was built with."""
+    kept = _check_built.get(id(obj))
+    return kept is not None and kept[0] is obj and type(obj) is kept[1] \
+        and object.__getattribute__(obj, "__dict__") is kept[2]
+
+
+def _objects_in(value: Any, depth: int = 0) -> Iterator[Any]:
+    """`value` and the items of the tuples, lists and dicts in it (a few levels down)."""
+    yield value
+    kind = type(value)
+    if depth < 3 and kind in (tuple, list, dict):
+        for item in (value.values() if kind is dict else value):
+            yield from _objects_in(item, depth + 1)
+
+
+@contextmanager
+def learners_turn(built: tuple = ()) -> Iterator[None]:
+    """While the block runs, every armed function refuses every call but a stand-in's: a check
+    wraps in it the whole span from handing the arguments it `built` to the learner's function
+    to holding plain data, so an object the learner returned cannot run torch's code for the
+    check when the check uses it (a class whose `__iter__` is a `functools.partial` of torch's
+    function runs no learner frame for the walk to see). The functions plain Python reaches
+    (IMPLICIT) still run, from pristine code, on the objects in `built` (torch's own error
+    messages look attributes up on the values a case stores)."""
+    global _learners_turn
+    saved = dict(_check_built)
+    for obj in _objects_in(built):
+        stores = getattr(obj, "__dict__", None)
+        if type(stores) is dict:
+            _check_built[id(obj)] = (obj, type(obj), stores)
+    _learners_turn += 1
+    try:
+        yield
+    finally:
+        _learners_turn -= 1
+        _check_built.clear()
+        _check_built.update(saved)
 
 
 def _advanced_as_learner(iterator: Any) -> Iterator[Any]:

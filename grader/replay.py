@@ -40,6 +40,12 @@ def make_value(lib: ModuleType, spec: str):
     }[spec]()
 
 
+def make_values(lib: ModuleType, script: list) -> list:
+    """The value each step of `script` stores, built fresh with `lib` (None where a step stores
+    none). A check builds them as its own code, before your method runs (grader.checks)."""
+    return [None if op in ("del", "get") else make_value(lib, args[0]) for op, _, *args in script]
+
+
 def _outcome(call: Callable[[], object], label: Callable[[object], str], typenames: dict) -> str:
     try:
         result = call()
@@ -51,37 +57,38 @@ def _outcome(call: Callable[[], object], label: Callable[[object], str], typenam
     return "ok" if result is None else f"ok: {label(result)}"
 
 
-def replay(module, script: list, lib: ModuleType) -> dict:
-    """Run `script` on a freshly built `module`; return every outcome and the final stores."""
+def replay(module, script: list, lib: ModuleType, values: list | None = None) -> dict:
+    """Run `script` on a freshly built `module`, storing `values` (by default `make_values`);
+    return every outcome and the final stores."""
     internals = set(vars(module))  # the bookkeeping made by __init__ (torch adds hook dicts)
+    values = make_values(lib, script) if values is None else values
     labels: dict[int, str] = {}
     typenames: dict[str, str] = {}
+    for step, ((_, _, *args), value) in enumerate(zip(script, values)):
+        if value is not None and not isinstance(value, (int, list)):
+            labels[id(value)] = f"{args[0]}#{step}"
+        if isinstance(value, lib.Module):
+            kind = type(value)  # what torch.typename gives (which would call __getattr__)
+            typenames[f"{kind.__module__}.{kind.__qualname__}"] = kind.__name__
 
     def label(value) -> str:
         if id(value) in labels:
             return labels[id(value)]
         return type(value).__name__ if isinstance(value, torch.Tensor) else repr(value)
 
-    def build(step: int, spec: str):
-        value = make_value(lib, spec)
-        if value is not None and not isinstance(value, (int, list)):
-            labels[id(value)] = f"{spec}#{step}"
-        if isinstance(value, lib.Module):
-            typenames[torch.typename(value)] = type(value).__name__
-        return value
-
     outcomes = []
     for step, (op, name, *args) in enumerate(script):
+        value = values[step]
         if op == "set":
-            call = lambda: setattr(module, name, build(step, args[0]))
+            call = lambda: setattr(module, name, value)
         elif op == "del":
             call = lambda: delattr(module, name)
         elif op == "get":
             call = lambda: getattr(module, name)
         elif op == "register_buffer":
-            call = lambda: module.register_buffer(name, build(step, args[0]), args[1])
+            call = lambda: module.register_buffer(name, value, args[1])
         else:
-            call = lambda: getattr(module, op)(name, build(step, args[0]))
+            call = lambda: getattr(module, op)(name, value)
         outcomes.append(_outcome(call, label, typenames))
     stores = vars(module)
     return {

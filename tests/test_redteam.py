@@ -340,6 +340,49 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
     cases["learns_a_rule_during_another_tasks_check"] = (_answered(EX2, table),
                                                           {**tasks(EX2), "2.2": 0})
 
+    # objects whose behaviour is torch's code, handed to the check to run later: no learner
+    # frame is on the stack when the check uses them (functools' callables are C code)
+    swapped = ("import functools\n\n"
+               "def _walking(module, method, *args):\n"
+               "    cls = type(module)\n"
+               "    module.__class__ = type(cls.__name__, (cls,),\n"
+               "                            {'__iter__': functools.partialmethod(method, *args)})\n"
+               "    return module\n\n")
+    cases["class_of_torch_functions"] = (_answered(EX3, {
+        "3.1": swapped + ("def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
+                          "    return _walking(module, nn.Module.named_modules, memo, prefix, remove_duplicate)"),
+        "3.2": swapped + ("def named_parameters(module, prefix='', recurse=True, remove_duplicate=True):\n"
+                          "    return _walking(module, nn.Module.named_parameters, prefix, recurse, remove_duplicate)"),
+    }), {**full3, "3.1": 0, "3.2": 0})
+    stored = ("import functools, itertools\n\n"
+              "class _Walk:\n"
+              "    __iter__ = functools.partialmethod(getattr, 'walk')\n\n"
+              "def _stored(method, *args):\n"
+              "    holder = _Walk()\n"
+              "    holder.walk = itertools.chain.from_iterable(map(method, *([a] for a in args)))\n"
+              "    return holder\n\n")
+    cases["stored_lazy_iterator"] = (_answered(EX3, {
+        "3.1": stored + ("def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
+                         "    return _stored(nn.Module.named_modules, module, memo, prefix, remove_duplicate)"),
+        "3.2": stored + ("def named_parameters(module, prefix='', recurse=True, remove_duplicate=True):\n"
+                         "    return _stored(nn.Module.named_parameters, module, prefix, recurse, remove_duplicate)"),
+    }), {**full3, "3.1": 0, "3.2": 0})
+    # the first step done by hand, then the check's object rerouted to torch's __setattr__
+    cases["check_object_rerouted_to_torch"] = (_answered(EX2, {"2.1": (
+        "def module_setattr(self, name, value):\n"
+        "    if isinstance(value, nn.Parameter) or value is None and name in self._parameters:\n"
+        "        self.register_parameter(name, value)\n"
+        "    elif isinstance(value, nn.Module):\n"
+        "        self.add_module(name, value)\n"
+        "    elif isinstance(value, nn.Buffer):\n"
+        "        self.register_buffer(name, value, value.persistent)\n"
+        "    else:\n"
+        "        object.__setattr__(self, name, value)\n"
+        "    cls = type(self)\n"
+        "    object.__setattr__(self, '__class__',\n"
+        "                       type(cls.__name__, (cls,), {'__setattr__': nn.Module.__setattr__}))")}),
+        {**tasks(EX2), "2.1": 0})
+
     # exploring at a cell's top level, even with the function being rebuilt, before the answer
     explore = {"1.3": ("probe = nn.Linear(3, 2)\nnn.init.uniform_(probe.weight, -0.1, 0.1)\n"
                        "backup = copy.deepcopy(probe)\nprint(backup)\n\n"
@@ -443,7 +486,8 @@ ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_list
            "lazy_iterator_delegation", "process_delegation", "computes_torch_results_ahead",
            "honest_explores_at_top_level", "torch_module_stand_in",
            "computes_another_tasks_results_during_a_check",
-           "learns_a_rule_during_another_tasks_check"]
+           "learns_a_rule_during_another_tasks_check", "class_of_torch_functions",
+           "stored_lazy_iterator", "check_object_rerouted_to_torch"]
 
 
 @pytest.mark.slow

@@ -73,9 +73,11 @@ def _reset_peak():
         clear.write("5")
 
 
-# The public name is refused to an answer of 7.1 (grader.forbid): resetting the peak inside the
-# measured call would hide it. The checks themselves call _reset_peak.
-reset_peak = _reset_peak
+def reset_peak():
+    """The reset under its public name, which an answer of 7.1 is refused (grader.forbid):
+    resetting the peak inside the measured call would hide it. The checks call `_reset_peak`, a
+    function of its own: on the learner's turn the gate refuses every caller."""
+    _reset_peak()
 
 
 def described(model, path):

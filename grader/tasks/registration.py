@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch.nn as nn
 
 from grader.checks import compare
-from grader.replay import random_script, replay
+from grader.replay import make_values, random_script, replay
 from grader.tasks.rebuild import script_code
 
 __all__ = ["compare", "random_script", "registry_with", "script_cases", "check_scripts"]
@@ -56,7 +56,8 @@ def script_cases(scripts: dict[str, list], method: str, with_code: bool = False)
         if not with_code:
             return name
         return f"{name}\nm = registry_with({method!r}, {_answer(method)})()\n{script_code(script, 'm')}"
-    return [(label(name, script), lambda s=script: (s,)) for name, script in scripts.items()]
+    return [(label(name, script), lambda s=script: (s, make_values(nn, s)))
+            for name, script in scripts.items()]
 
 
 def _answer(method: str) -> str:
@@ -68,5 +69,5 @@ def check_scripts(task: str, method: str, yours: Callable, scripts: dict[str, li
                   summary: bool = False) -> None:
     """Replay each script on a Registry running your `method` and on one running torch's."""
     compare(task, script_cases(scripts, method, with_code=summary),
-            lambda s: replay(registry_with(method, yours)(), s, nn),
-            lambda s: replay(registry_with()(), s, nn), summary=summary)
+            lambda s, values: replay(registry_with(method, yours)(), s, nn, values),
+            lambda s, values: replay(registry_with()(), s, nn, values), summary=summary)
