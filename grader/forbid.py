@@ -23,6 +23,7 @@ import os
 import sys
 import textwrap
 import types
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -355,9 +356,14 @@ def seal(tasks: Iterable[str]) -> None:
     _sealed = True
 
 
+_GATE = "\0grader.forbid.gate"  # compiled as the callee, then replaced by `gate` itself
+
+
 def _gated_code(function: types.FunctionType, owner: Any, dotted: str) -> types.CodeType:
     """`function`'s code with a call to `gate` first (for a generator function: a plain function
-    that calls `gate`, then returns the generator, so the refusal happens at the call)."""
+    that calls `gate`, then returns the generator, so the refusal happens at the call). The code
+    holds `gate` among its constants rather than finding it through its globals or builtins: a
+    copy of the code made with other globals (`types.FunctionType(code, {...})`) still calls it."""
     source = textwrap.dedent(inspect.getsource(function))
     tree = ast.parse(source)
     node = tree.body[0]
@@ -365,8 +371,7 @@ def _gated_code(function: types.FunctionType, owner: Any, dotted: str) -> types.
     node.decorator_list = []
     params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
     params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None]
-    call = ast.parse(f"__import__('grader.forbid', fromlist=['gate']).gate({dotted!r}, "
-                     f"({', '.join(params[:1])}{',' if params else ''}))").body
+    call = ast.parse(f"{_GATE!r}({dotted!r}, ({', '.join(params[:1])}{',' if params else ''}))").body
     body = node.body
     if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(node)):
         inner = ast.parse(f"def _gated_body():\n    nonlocal {', '.join(params)}\n    pass\n"
@@ -381,8 +386,13 @@ def _gated_code(function: types.FunctionType, owner: Any, dotted: str) -> types.
                                                 body=[node], decorator_list=[])], type_ignores=[])
     ast.fix_missing_locations(wrapper)
     ast.increment_lineno(wrapper, function.__code__.co_firstlineno - 1)
-    module = compile(wrapper, function.__code__.co_filename, "exec", dont_inherit=True)
-    return _find_code(module, function.__name__)
+    with warnings.catch_warnings():  # calling a str: it is replaced below
+        warnings.simplefilter("ignore", SyntaxWarning)
+        module = compile(wrapper, function.__code__.co_filename, "exec", dont_inherit=True)
+    code = _find_code(module, function.__name__)
+    consts = tuple(gate if type(c) is str and c == _GATE else c for c in code.co_consts)
+    assert consts.count(gate) == 1, dotted
+    return code.replace(co_consts=consts)
 
 
 def _own_nodes(node: ast.AST) -> Iterator[ast.AST]:

@@ -383,6 +383,18 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
         "                       type(cls.__name__, (cls,), {'__setattr__': nn.Module.__setattr__}))")}),
         {**tasks(EX2), "2.1": 0})
 
+    # torch's gated code run as a new function with globals whose __import__ hands out a no-op
+    # gate (the names the scan reads are spelt in pieces)
+    cases["torch_code_with_your_globals"] = (_answered(EX2, {"2.2": (
+        "import types\n\n"
+        "class _NoGate:\n    @staticmethod\n    def gate(*args):\n        pass\n\n"
+        "_g = dict(vars(nn.modules.module))\n"
+        "_g['__buil' + 'tins__'] = {'__imp' + 'ort__': lambda *a, **k: _NoGate,\n"
+        "                         'AttributeError': AttributeError, 'type': type}\n"
+        "_copy = types.FunctionType(getattr(nn.Module.__getattr__, '__co' + 'de__'), _g)\n\n"
+        "def module_getattr(self, name):\n    return _copy(self, name)")}),
+        {**tasks(EX2), "2.2": 0})
+
     # exploring at a cell's top level, even with the function being rebuilt, before the answer
     explore = {"1.3": ("probe = nn.Linear(3, 2)\nnn.init.uniform_(probe.weight, -0.1, 0.1)\n"
                        "backup = copy.deepcopy(probe)\nprint(backup)\n\n"
@@ -487,7 +499,7 @@ ATTACKS = ["input_transformer", "reads_solutions_via_file", "rebinds_forbid_list
            "honest_explores_at_top_level", "torch_module_stand_in",
            "computes_another_tasks_results_during_a_check",
            "learns_a_rule_during_another_tasks_check", "class_of_torch_functions",
-           "stored_lazy_iterator", "check_object_rerouted_to_torch"]
+           "stored_lazy_iterator", "check_object_rerouted_to_torch", "torch_code_with_your_globals"]
 
 
 @pytest.mark.slow
