@@ -1,6 +1,6 @@
 """Red team: submissions written by a student who has read the grader, and what they must get.
 
-Each attack is an exercise-1 (or exercise-3) submission. The expensive part is one module-scoped
+Each attack is a submission to one exercise (1, 2, 3 or 5). The expensive part is one module-scoped
 run that grades all of them (two at a time, one reference per exercise); the tests then read the
 grades and the machine's state: the points of every affected task, no file created outside the
 run's directory, the submission's bytes unchanged, no process left behind, no signal delivered
