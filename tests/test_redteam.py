@@ -342,31 +342,28 @@ def _attacks(folder: Path, sentinel: int) -> dict[str, dict]:
 
     # objects whose behaviour is torch's code, handed to the check to run later: no learner
     # frame is on the stack when the check uses them (functools' callables are C code)
-    swapped = ("import functools\n\n"
-               "def _walking(module, method, *args):\n"
-               "    cls = type(module)\n"
-               "    module.__class__ = type(cls.__name__, (cls,),\n"
-               "                            {'__iter__': functools.partialmethod(method, *args)})\n"
-               "    return module\n\n")
-    cases["class_of_torch_functions"] = (_answered(EX3, {
-        "3.1": swapped + ("def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
-                          "    return _walking(module, nn.Module.named_modules, memo, prefix, remove_duplicate)"),
-        "3.2": swapped + ("def named_parameters(module, prefix='', recurse=True, remove_duplicate=True):\n"
-                          "    return _walking(module, nn.Module.named_parameters, prefix, recurse, remove_duplicate)"),
-    }), {**full3, "3.1": 0, "3.2": 0})
-    stored = ("import functools, itertools\n\n"
-              "class _Walk:\n"
-              "    __iter__ = functools.partialmethod(getattr, 'walk')\n\n"
-              "def _stored(method, *args):\n"
-              "    holder = _Walk()\n"
-              "    holder.walk = itertools.chain.from_iterable(map(method, *([a] for a in args)))\n"
-              "    return holder\n\n")
-    cases["stored_lazy_iterator"] = (_answered(EX3, {
-        "3.1": stored + ("def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
-                         "    return _stored(nn.Module.named_modules, module, memo, prefix, remove_duplicate)"),
-        "3.2": stored + ("def named_parameters(module, prefix='', recurse=True, remove_duplicate=True):\n"
-                         "    return _stored(nn.Module.named_parameters, module, prefix, recurse, remove_duplicate)"),
-    }), {**full3, "3.1": 0, "3.2": 0})
+    def handing_over(helper: str) -> dict[str, str]:
+        """Answers of 3.1 and 3.2 that give torch's method and its arguments to `_over`, which
+        `helper` defines, and return what it returns."""
+        return {"3.1": helper + ("def named_modules(module, memo=None, prefix='', remove_duplicate=True):\n"
+                                 "    return _over(module, nn.Module.named_modules, memo, prefix, remove_duplicate)"),
+                "3.2": helper + ("def named_parameters(module, prefix='', recurse=True, remove_duplicate=True):\n"
+                                 "    return _over(module, nn.Module.named_parameters, prefix, recurse, remove_duplicate)")}
+    cases["class_of_torch_functions"] = (_answered(EX3, handing_over(
+        "import functools\n\n"
+        "def _over(module, method, *args):\n"
+        "    cls = type(module)\n"
+        "    module.__class__ = type(cls.__name__, (cls,),\n"
+        "                            {'__iter__': functools.partialmethod(method, *args)})\n"
+        "    return module\n\n")), {**full3, "3.1": 0, "3.2": 0})
+    cases["stored_lazy_iterator"] = (_answered(EX3, handing_over(
+        "import functools, itertools\n\n"
+        "class _Walk:\n"
+        "    __iter__ = functools.partialmethod(getattr, 'walk')\n\n"
+        "def _over(module, method, *args):\n"
+        "    holder = _Walk()\n"
+        "    holder.walk = itertools.chain.from_iterable(map(method, [module], *([a] for a in args)))\n"
+        "    return holder\n\n")), {**full3, "3.1": 0, "3.2": 0})
     # the first step done by hand, then the check's object rerouted to torch's __setattr__
     cases["check_object_rerouted_to_torch"] = (_answered(EX2, {"2.1": (
         "def module_setattr(self, name, value):\n"
