@@ -61,7 +61,7 @@ def run_fast_tests() -> str:
     status = "passed" if measured.returncode == 0 else f"FAILED ({measured.returncode}), see {log}"
     print(f"  make test-fast   {suite.describe(measured)}\n  {measured.last_line}   {status}")
     return f"test-fast {measured.seconds:.0f}s ({measured.cpu_seconds:.0f}s CPU, " \
-           f"{measured.peak_kernels} kernels, {measured.peak_rss / 2**30:.1f} GiB)"
+           f"{measured.peak_kernels} kernels, {measured.peak_pss / 2**30:.1f} GiB PSS)"
 
 
 def main() -> None:

@@ -113,7 +113,7 @@ def summary(results: dict) -> str:
     measured = results.get("test-measure")
     if measured is not None:
         text += (f" ({measured.cpu_seconds:.0f}s CPU, {measured.peak_kernels} kernels, "
-                 f"{measured.peak_rss / 2**30:.1f} GiB)")
+                 f"{measured.peak_pss / 2**30:.1f} GiB PSS)")
     return text
 
 

@@ -7,9 +7,12 @@ Runs `make test` (or `make test-fast` under --fast) in this checkout and samples
 descending from it: Jupyter kernels (processes running `ipykernel_launcher`) are counted, and the
 resident memory (RSS) of the whole tree is summed; the CPU time of the tree (user + system, of
 every process that was waited for) is a figure that does not depend on how busy the machine
-is: on N idle cores the run cannot take less than CPU time / N. RSS counts pages shared between processes
-(the torch libraries every kernel maps) once per process, so the memory figure is an upper
-bound. `bench.setup` measures `make test` in a fresh clone the same way. Figures only: nothing
+is: on N idle cores the run cannot take less than CPU time / N. The memory figure is the peak of
+the tree's summed PSS (proportional set size: a page that k processes share counts 1/k in each,
+so the sum is what the tree holds), read every fourth sample, because reading it costs far more
+than RSS; summed RSS, which counts a shared page (the torch libraries every kernel maps) once per
+process, is printed beside it as an upper bound. `bench.setup` measures `make test` in a fresh
+clone the same way. Figures only: nothing
 here asserts on a time, and they depend on what else the machine is doing.
 
 --per-file measures each given test file or folder alone instead (`pytest -n 0`, one at a time),
@@ -43,30 +46,33 @@ class Measure:
     seconds: float
     peak_kernels: int
     peak_rss: int  # bytes, summed over the process tree
+    peak_pss: int  # bytes, summed over the process tree (sampled less often)
     cpu_seconds: float  # user + system time of the finished process tree
     last_line: str  # the last non-empty line of output (pytest's summary)
 
 
-def sample(root: psutil.Process) -> tuple[int, int]:
-    """(kernels alive, summed RSS in bytes) of `root` and every process below it."""
+def sample(root: psutil.Process, pss: bool = False) -> tuple[int, int, int]:
+    """(kernels alive, summed RSS, summed PSS or 0 unless `pss`) of `root` and every process
+    below it, in bytes."""
     try:
         procs = [root, *root.children(recursive=True)]
     except GONE:
-        return 0, 0
-    kernels = rss = 0
+        return 0, 0, 0
+    kernels = rss = shared = 0
     for proc in procs:
         try:
             rss += proc.memory_info().rss
             kernels += any(KERNEL_MARK in part for part in proc.cmdline())
+            shared += proc.memory_full_info().pss if pss else 0
         except GONE:
             continue
-    return kernels, rss
+    return kernels, rss, shared
 
 
 def measure(cmd: list[str], cwd: Path, env: dict | None = None, out: IO[str] | None = None,
             timeout: float | None = None, interval: float = 0.5) -> Measure:
     """Run `cmd`, writing its output to `out` (default: this stdout), sampling its process tree."""
-    peak = [0, 0]
+    peak = [0, 0, 0]
     last = ""
     done, fired = threading.Event(), threading.Event()
     start = time.monotonic()
@@ -76,9 +82,11 @@ def measure(cmd: list[str], cwd: Path, env: dict | None = None, out: IO[str] | N
     root = psutil.Process(proc.pid)
 
     def watch():
+        count = 0
         while not done.is_set():
-            kernels, rss = sample(root)
-            peak[0], peak[1] = max(peak[0], kernels), max(peak[1], rss)
+            kernels, rss, pss = sample(root, pss=count % 4 == 0)  # PSS costs ~1 ms a process
+            peak[:] = max(peak[0], kernels), max(peak[1], rss), max(peak[2], pss)
+            count += 1
             done.wait(interval)
 
     def stop(*_):
@@ -108,13 +116,14 @@ def measure(cmd: list[str], cwd: Path, env: dict | None = None, out: IO[str] | N
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return Measure("timeout" if fired.is_set() else proc.returncode, time.monotonic() - start,
-                   peak[0], peak[1], cpu, last.strip("= "))
+                   peak[0], peak[1], peak[2], cpu, last.strip("= "))
 
 
 def describe(m: Measure) -> str:
-    """One line: wall time, peak kernels, peak RSS."""
+    """One line: wall time, peak kernels, peak memory."""
     return (f"{m.seconds:.0f} s wall, {m.cpu_seconds:.0f} s CPU, peak {m.peak_kernels} live kernels, "
-            f"peak RSS {m.peak_rss / 2**30:.2f} GiB (process tree, summed)")
+            f"peak memory {m.peak_pss / 2**30:.2f} GiB (PSS of the process tree, summed; "
+            f"summed RSS {m.peak_rss / 2**30:.2f} GiB)")
 
 
 def per_file(paths: list[str], interval: float) -> int:
