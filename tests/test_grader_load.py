@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -74,12 +76,27 @@ def test_four_workers_on_two_cores_beside_another_batch_grade_every_solution_in_
 def test_the_uid_fallback_grades_runs_as_another_uid_and_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADER_ISOLATION", "uid")
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    used = runner._reachable_temp() or str(tmp_path)  # (elsewhere when other users cannot
-    before = set(os.listdir(used))  # enter the temp directory; such a /tmp is found here)
-    result = grade.grade_file(SOLUTION, seed=3, limits=Limits(cell_cpu=30))
-    assert result.isolation == "uid"
-    assert {t.task: t.points for t in result.tasks} == tasks(SOLUTION)
-    assert set(os.listdir(used)) == before  # every run's directory removed
-    for uid in runner.UIDS:  # no process of a sandbox uid is left
-        assert not runner.processes_of(uid)
+    # the runs' directories go in a directory of this test's own that other users may enter
+    # (where pytest's is root's alone, it is made in /var/tmp or /dev/shm, as the grader does)
+    own = Path(tempfile.mkdtemp(dir=runner._reachable_temp() or tmp_path))
+    try:
+        own.chmod(0o711)
+        monkeypatch.setattr("tempfile.tempdir", str(own))
+        assert runner._reachable_temp() is None  # the runs will use `own` itself
+        result = grade.grade_file(SOLUTION, seed=3, limits=Limits(cell_cpu=30))
+        assert result.isolation == "uid"
+        assert {t.task: t.points for t in result.tasks} == tasks(SOLUTION)
+        assert os.listdir(own) == []  # every run's directory removed
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+    for uid in runner.UIDS:  # no process of a sandbox uid is left (in this pid namespace: one
+        assert not [p for p in runner.processes_of(uid) if _namespace(p) == _namespace("self")]
+    # in a namespace of its own is a bubblewrap run of another grader, which may hold the uid)
+
+
+def _namespace(pid) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
 
