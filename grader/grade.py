@@ -163,16 +163,12 @@ def reference(plan: Plan, seed: int, limits: Limits) -> dict:
 def grade_file(path: Path, exercise: str | None = None, seed: int | None = None,
                limits: Limits = Limits(), solutions: Path = SOLUTIONS,
                require_sandbox: bool = False) -> Grade:
-    """Grade one submission. The learner's sandbox starts (and imports torch) while the
-    submission is read; torch's side comes from the cache or runs beside it."""
+    """Grade one submission. It is read first (unusable input ends here, before any sandbox
+    starts); torch's side then comes from the cache or runs beside the learner's."""
     level = runner.require_sandbox() if require_sandbox else runner.isolation()
     seed = verdict.new_seed() if seed is None else seed
+    learner, pristine = prepare(path, exercise, solutions)
     box = runner.Sandbox("learner", seed, limits, level)
-    try:
-        learner, pristine = prepare(path, exercise, solutions)
-    except BaseException:
-        box.close()
-        raise
     with ThreadPoolExecutor(2) as pool:
         expected = pool.submit(reference, pristine, seed, limits)
         run = pool.submit(runner.run_learner, learner, seed, limits, level, box)

@@ -41,15 +41,11 @@ def grade_file(path: Path, exercise: str | None = None, seed: int | None = None,
                limits: Limits = Limits(), exercises: Path = EXERCISES) -> Grade:
     """Grade one submission against the visible checks of its exercise notebook."""
     seed = verdict.new_seed() if seed is None else seed
-    box = runner.Sandbox("learner", seed, limits)  # warms up while the notebook is read
     try:
         learner, stubs = grade.prepare(path, exercise, exercises)
     except ValueError as err:  # a task without its answer cell: the stub has no solution block
-        box.close()
         raise Unusable(f"{path}: {err}; keep every answer cell of the exercise") from None
-    except BaseException:
-        box.close()
-        raise
+    box = runner.Sandbox("learner", seed, limits)  # (after reading: bad input starts nothing)
     with ThreadPoolExecutor(2) as pool:
         expected = pool.submit(runner.run, stubs, "reference", seed, limits)
         run = pool.submit(runner.run_learner, learner, seed, limits, None, box)
