@@ -15,10 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-# jsonschema (under nbformat) builds a grammar for the "iri" string format on import when
-# rfc3987_syntax is installed (about 2 CPU-seconds); notebook schemas never use that format.
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
+import tools  # noqa: E402,F401  (first: it makes nbformat cheap to import, see its docstring)
 from grader import batch, grade, local, report  # noqa: E402
 from grader.assemble import Unusable  # noqa: E402
 from grader.runner import Limits, SandboxUnavailable, require_sandbox  # noqa: E402
