@@ -50,6 +50,7 @@ def builds(tmp_path_factory):
     return clean, warned
 
 
+@pytest.mark.slow  # (two Sphinx builds)
 def test_the_configuration_dump_is_gone_and_the_rest_of_the_log_stays(builds):
     clean, _ = builds
     log = clean.stdout + clean.stderr
@@ -58,6 +59,7 @@ def test_the_configuration_dump_is_gone_and_the_rest_of_the_log_stays(builds):
     assert "build succeeded" in log and "Running Sphinx" in log
 
 
+@pytest.mark.slow
 def test_a_warning_still_fails_the_build(builds):
     _, warned = builds
     log = warned.stdout + warned.stderr
