@@ -45,7 +45,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 VIEWPORT = {"width": 1280, "height": 900}
 WIDTHS = [390, 1280]  # a phone and a desktop, in CSS px
 MIN_FIGURE_TEXT = 9  # CSS px
-TIMEOUT_MS = 60_000  # a bound, not a measure: a full-page screenshot took over 15 s on 2 busy cores
+TIMEOUT_MS = 300_000  # a bound, not a measure: a page of chapter 7 waited over 60 s for its network to
+# go idle while two whole suites ran at once on 2 cores (a full-page screenshot: over 15 s on one)
 SEARCH_TERM = "named_parameters"
 
 
