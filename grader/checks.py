@@ -149,11 +149,10 @@ def observe_for_grader(run: sandbox.CheckRun, cases: list[Case], yours: Callable
     with run:
         for index, (label, make_args) in enumerate(cases):
             run.before(index)
-            got = built = outcome(make_args)  # the case is built as the check's own code
+            kind, args = built = outcome(make_args)  # the case is built as the check's own code
             # from here until its record is written, all that runs counts as the learner's
-            with rebuilt.learners_turn(built[1] if built[0] == "value" else ()):
-                if built[0] == "value":
-                    got = outcome(lambda: observe(yours(*built[1])))
+            with rebuilt.learners_turn(args if kind == "value" else ()):
+                got = outcome(lambda: observe(yours(*args))) if kind == "value" else built
                 run.record(index, label, got, None)
     run.finish(len(cases))
 

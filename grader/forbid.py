@@ -239,15 +239,12 @@ def learners_turn(built: tuple = ()) -> Iterator[None]:
 
 
 def _advanced_as_learner(iterator: Any) -> Iterator[Any]:
-    global _learners_turn
     while True:
-        _learners_turn += 1
-        try:
-            item = next(iterator)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            _learners_turn -= 1
+        with learners_turn():
+            try:
+                item = next(iterator)
+            except StopIteration as stop:
+                return stop.value
         yield item
 
 
