@@ -18,6 +18,8 @@ from nbclient import NotebookClient
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
 from traitlets import default
 
+from tools import warmkernel
+
 ROOT = Path(__file__).resolve().parent.parent
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 NOTEBOOK_KEYS = ("exercise",)  # notebook metadata kept besides kernelspec and language_info
@@ -75,13 +77,24 @@ def over_unix_sockets(manager: type) -> type:
     return UnixSocketKernelManager
 
 
+class KernelSpecs(NbvalKernelspecManager):
+    """nbval's kernel specs, whose kernel of this environment starts warm where the process asked
+    for warm kernels (`tools.warmkernel`; the test suite does)."""
+
+    def get_kernel_spec(self, kernel_name):
+        spec = super().get_kernel_spec(kernel_name)
+        if kernel_name == CURRENT_ENV_KERNEL_NAME:
+            warmkernel.adapt(spec)
+        return spec
+
+
 @over_unix_sockets
 class CurrentEnvKernelManager(AsyncKernelManager):
     """Starts nbval's kernel of this very environment (the kernel `pytest --nbval-current-env` uses)."""
 
     @default("kernel_spec_manager")
     def _current_env_kernelspecs(self):
-        return NbvalKernelspecManager(data_dir=self.data_dir)
+        return KernelSpecs(data_dir=self.data_dir)
 
 
 def read(path: Path | str) -> nbformat.NotebookNode:

@@ -26,6 +26,9 @@ loaded.
 - nbval's kernels talk over Unix sockets, as tools.notebooks' kernels do (its
   `over_unix_sockets` says why): with TCP, two workers starting kernels at once now and then
   gave one a port the other had just picked, and that kernel died at start.
+- Warm kernels (tools/warmkernel.py): the kernels nbval and tools.notebooks start in a pytest
+  process are forked from one server per process that has imported torch, instead of each
+  importing it again (about 3 CPU-seconds a kernel). BOOK_WARM_KERNELS=off starts them cold.
 - Hypothesis runs without its wall-clock limits (the per-example deadline, the too_slow health
   check): a loaded machine must not fail a property test. A test's own @settings still apply.
 - `once_per_session` / the `once` fixture: an expensive result (the built book, reference
@@ -50,9 +53,12 @@ import pytest  # noqa: E402
 from filelock import FileLock  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-from tools.notebooks import over_unix_sockets  # noqa: E402
+from tools import warmkernel  # noqa: E402
+from tools.notebooks import KernelSpecs, over_unix_sockets  # noqa: E402
 
 nbval.kernel.KernelManager = over_unix_sockets(nbval.kernel.KernelManager)
+nbval.kernel.NbvalKernelspecManager = KernelSpecs  # start_new_kernel looks it up when called
+warmkernel.enable()
 
 ROOT = Path(__file__).resolve().parent.parent
 # Files whose every test is end to end (kernels or a browser, seconds per test), relative to the
