@@ -3,19 +3,28 @@
 Each run records the kernel's process id from inside the kernel, then the tests check that the
 process is gone and that no kernel process is left below this one. Kernels, tools.notebooks' and
 nbval's alike, talk over Unix sockets (no TCP port for another process to take first).
+
+The suite's kernels start warm (`tools.warmkernel`): forked from a server that has imported
+torch, yet each starts with nothing defined, in its own directory and environment, takes
+interrupts, and ends with the launcher its client started. A warm kernel ends a moment after its
+launcher is killed, so the tests wait for it, with a bound far above the need.
 """
 from __future__ import annotations
 
 import os
+import signal
+import time
 
 import nbformat
 import psutil
 import pytest
 from nbclient.exceptions import CellExecutionError
+from nbval.kernel import CURRENT_ENV_KERNEL_NAME, RunningKernel
 
-from tools import notebooks
+from tools import notebooks, warmkernel
 
 PID_CELL = "import os\nprint(os.getpid())"
+BOUND_S = 30  # waits below need well under a second
 
 
 def notebook(*sources: str) -> nbformat.NotebookNode:
@@ -42,6 +51,18 @@ def gone(pid: int) -> bool:
         return True
 
 
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + BOUND_S
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} after {BOUND_S} s")
+        time.sleep(0.05)
+
+
+def wait_gone(pid: int) -> None:
+    wait_until(lambda: gone(pid), f"kernel {pid} is still running")
+
+
 def kernel_pid(nb: nbformat.NotebookNode) -> int:
     return int(nb.cells[0].outputs[0]["text"])
 
@@ -51,7 +72,7 @@ def test_a_finished_notebook_leaves_no_kernel(tmp_path):
     done = notebooks.execute(notebook(PID_CELL, "print(sum(range(10)))"), cwd=tmp_path)
     pid = kernel_pid(done)
     assert pid not in before and done.cells[1].outputs[0]["text"] == "45\n"
-    assert gone(pid), f"kernel {pid} is still running"
+    wait_gone(pid)
     assert live_kernels() <= before
 
 
@@ -62,7 +83,7 @@ def test_a_notebook_stopped_by_an_error_leaves_no_kernel(tmp_path):
     with pytest.raises(CellExecutionError, match="stop here"):
         notebooks.execute(nb, cwd=tmp_path)
     pid = int((tmp_path / "pid").read_text())
-    assert gone(pid), f"kernel {pid} is still running"
+    wait_gone(pid)
     assert live_kernels() <= before
 
 
@@ -73,7 +94,8 @@ def test_many_notebooks_in_a_row_never_accumulate_kernels(tmp_path):
         pids.add(kernel_pid(notebooks.execute(notebook(PID_CELL), cwd=tmp_path)))
         assert live_kernels() <= before
     assert len(pids) == 3, "each run has a fresh kernel"
-    assert all(gone(pid) for pid in pids)
+    for pid in pids:
+        wait_gone(pid)
 
 
 def test_the_kernel_runs_in_cwd_with_the_given_environment(tmp_path):
@@ -119,5 +141,93 @@ def test_nbval_kernels_talk_over_unix_sockets_too():
     try:
         assert kernel.km.transport == "ipc"
         assert kernel.km.connection_file and os.path.exists(f"{kernel.km.ip}-{kernel.km.shell_port}")
+    finally:
+        kernel.stop()
+
+
+WARM = os.environ.get(warmkernel.SWITCH_VAR, "").lower() != "off"
+warm_only = pytest.mark.skipif(not WARM, reason=f"{warmkernel.SWITCH_VAR}=off: every kernel starts cold")
+
+
+def printed(nb: nbformat.NotebookNode) -> list[str]:
+    return ["".join(o.get("text", "") for o in cell.outputs) for cell in nb.cells]
+
+
+def output_of(kernel: RunningKernel, code: str) -> str:
+    msg_id = kernel.kc.execute(code)
+    text = ""
+    while True:
+        msg = kernel.get_message("iopub", timeout=BOUND_S)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            text += msg["content"]["text"]
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return text
+
+
+PROBE = "import os, sys\nprint('torch' in sys.modules, os.getpid(), os.getppid())"
+
+
+@warm_only
+def test_the_suite_starts_kernels_warm_and_each_one_empty(tmp_path):
+    """torch is loaded before the first cell; a name the first notebook defined is not in the
+    second; each kernel is a process of its own, forked from one server."""
+    first = printed(notebooks.execute(notebook(PROBE, "x = 42"), cwd=tmp_path))
+    second = printed(notebooks.execute(notebook(PROBE, "print('x' in dir())"), cwd=tmp_path))
+    (loaded1, pid1, parent1), (loaded2, pid2, parent2) = first[0].split(), second[0].split()
+    assert loaded1 == loaded2 == "True"
+    assert second[1] == "False\n"
+    assert pid1 != pid2 and parent1 == parent2 != str(os.getpid())
+    assert "--serve" in psutil.Process(int(parent1)).cmdline()
+
+
+def test_switched_off_every_kernel_starts_cold(tmp_path, monkeypatch):
+    monkeypatch.setenv(warmkernel.SWITCH_VAR, "off")
+    loaded, pid, parent = printed(notebooks.execute(notebook(PROBE), cwd=tmp_path))[0].split()
+    assert loaded == "False"
+    assert int(parent) == os.getpid()  # the launcher became the kernel its manager started
+
+
+@warm_only
+def test_an_interrupt_reaches_a_warm_kernel():
+    kernel = RunningKernel(CURRENT_ENV_KERNEL_NAME)
+    try:
+        msg_id = kernel.kc.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(600)")
+        while True:  # the cell runs: ipykernel ignores interrupts between cells
+            msg = kernel.get_message("iopub", timeout=BOUND_S)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+                break
+        kernel.km.interrupt_kernel()
+        while (reply := kernel.get_message("shell", timeout=BOUND_S))["parent_header"].get("msg_id") != msg_id:
+            pass
+        assert (reply["content"]["status"], reply["content"].get("ename")) == ("error", "KeyboardInterrupt")
+        assert output_of(kernel, "print(1 + 1)") == "2\n"  # the kernel lives on
+    finally:
+        kernel.stop()
+
+
+@warm_only
+def test_a_killed_launcher_takes_its_kernel_with_it():
+    kernel = RunningKernel(CURRENT_ENV_KERNEL_NAME)
+    try:
+        pid = int(output_of(kernel, "import os\nprint(os.getpid())"))
+        launcher = kernel.km.provisioner.process.pid
+        assert pid != launcher and not gone(pid)
+        os.kill(launcher, signal.SIGKILL)
+        wait_gone(pid)
+    finally:
+        kernel.stop()
+
+
+@warm_only
+def test_a_terminated_kernel_ends_its_launcher_with_its_status():
+    kernel = RunningKernel(CURRENT_ENV_KERNEL_NAME)
+    try:
+        pid = int(output_of(kernel, "import os\nprint(os.getpid())"))
+        process = kernel.km.provisioner.process
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: process.poll() is not None, "the launcher still runs")
+        assert process.returncode == 128 + signal.SIGTERM
     finally:
         kernel.stop()
