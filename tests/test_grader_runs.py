@@ -19,7 +19,7 @@ from grader.assemble import plan
 from grader.runner import Limits
 from grader_cases import SOLUTIONS, tamper_cases, tasks, variants
 from test_grader import assert_gradescope_shape, run_cli
-from tools import notebooks
+from tools import notebooks, warmkernel
 
 LIMITS = Limits(timeout=240, cell_timeout=120, cell_cpu=8, memory=2 << 30)
 SEED = int(os.environ.get("GRADER_TEST_SEED", "0")) or None
@@ -153,8 +153,11 @@ def descendants(root: int) -> list[int]:
 
 def leftovers() -> list[int]:
     """This process's live descendants but for a warm server's own processes (bwrap and
-    grader.zygote, which stay for the next run); what a server forked for a run counts."""
+    grader.zygote, which stay for the next run); what a server forked for a run counts. The
+    suite's warm-kernel server (tools.warmkernel) and its notebook kernels are not the grader's."""
     found = set(descendants(os.getpid()))
+    if (notebook_server := warmkernel.server_pid()) is not None:
+        found -= {notebook_server, *descendants(notebook_server)}
     for server in list(runner._servers.values()):
         proc = server.proc
         if proc is None:

@@ -51,6 +51,12 @@ LENGTH = struct.Struct("!I")
 PR_SET_PDEATHSIG = 1
 
 _enabled = False
+_process: subprocess.Popen | None = None  # this process's server, once started
+
+
+def server_pid() -> int | None:
+    """The pid of this process's server, or None before its first warm kernel."""
+    return _process.pid if _process is not None else None
 
 
 def enable() -> None:
@@ -77,8 +83,10 @@ def _server() -> str:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)  # launchers wait in the backlog while the server imports
-    server = subprocess.Popen([sys.executable, "-m", __name__, "--serve", str(listener.fileno())],
-                              pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL)
+    global _process
+    server = _process = subprocess.Popen(
+        [sys.executable, "-m", __name__, "--serve", str(listener.fileno())],
+        pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL)
     listener.close()
 
     def stop():
