@@ -2,9 +2,11 @@
 
 The book is built into a temporary directory and served on 127.0.0.1. Every page of `_toc.yml` must
 load without console errors, uncaught exceptions, failed local requests or requests to the
-internet; its internal links, fragments and images must resolve. The sidebar (every chapter, and
-every section page from its chapter) and the Next links must reach every page, search must find
-`named_parameters`, and code cells and their outputs must be visible. At a phone's width (390 px)
+internet; its internal links, fragments and images must resolve. The Next links must walk every
+page in order, the sidebar of each page must show every chapter (a click on a link opens its
+page), a section page must open from its chapter's sidebar, search must find
+`named_parameters`, and code cells and their outputs must be visible. Each page is opened once per
+width in a fresh browser context, and every per-page test reads that one visit. At a phone's width (390 px)
 and a desktop's (1280 px) no page scrolls sideways outside its code blocks, every table fits, every
 figure shows one variant whose smallest text is at least 9 CSS px, and figures turn dark with the
 book's dark theme. Screenshots at both widths (and one in the dark theme) are saved to
@@ -198,14 +200,19 @@ class Tab:
                 raise
 
     def inspect(self, path: str) -> dict:
-        """Open a page, let it settle, and return what a test needs to know about it."""
+        """Open a page, let it settle (its fonts too), and return what a test needs to know
+        about it: its content and links, its layout at this tab's width, what went wrong."""
         self.goto(path)
+        self.page.evaluate("document.fonts.ready.then(() => true)")
         return {"url": self.page.url,
                 "heading": self.page.locator("article.bd-article h1").first.is_visible(),
                 "links": self.page.evaluate(COLLECT_LINKS),
                 "ids": set(self.page.evaluate(COLLECT_IDS)),
                 "cells": {part: self.page.evaluate(CELL_BLOCKS, selector)
                           for part, selector in CELL_PARTS.items()},
+                "overflow": self.page.evaluate(OVERFLOW),
+                "tables": self.page.evaluate(TABLES),
+                "figures": self.page.evaluate(FIGURES),
                 "problems": self.problems()}
 
     def problems(self, everything: bool = True) -> list[str]:
@@ -231,19 +238,26 @@ def tab(browser, site):
 
 
 @pytest.fixture(scope="module")
-def visit(browser, site):
-    """docname -> what a fresh browser saw on that page; each page is opened once per module."""
+def look(browser, site):
+    """(width, docname) -> what a fresh browser saw on that page at that width (`Tab.inspect`);
+    each page is opened once per width per module, and every test of that page reads it."""
     seen = {}
 
-    def visit(docname: str) -> dict:
-        if docname not in seen:
-            tab = Tab(browser, site)
+    def look(width: int, docname: str) -> dict:
+        if (width, docname) not in seen:
+            tab = Tab(browser, site, width=width)
             try:
-                seen[docname] = tab.inspect(f"{docname}.html")
+                seen[width, docname] = tab.inspect(f"{docname}.html")
             finally:
                 tab.close()
-        return seen[docname]
-    return visit
+        return seen[width, docname]
+    return look
+
+
+@pytest.fixture(scope="module")
+def visit(look):
+    """docname -> what a fresh browser saw on that page at the desktop width."""
+    return lambda docname: look(VIEWPORT["width"], docname)
 
 
 def url_of(base: str, docname: str) -> str:
@@ -365,11 +379,12 @@ def test_code_cells_and_outputs_are_visible(visit, docname):
         assert cells["cell_input"] and cells["cell_output"], "a chapter without code outputs"
 
 
-def test_sidebar_reaches_every_chapter(tab, site):
+def test_the_front_door_opens_the_book_and_a_sidebar_link_its_page(tab, site):
+    """The sidebar of every page lists every chapter (checked on the Next-link walk below);
+    here a click on one of its links opens that page."""
     tab.goto("")  # the site's front door: index.html forwards to the root page
     assert tab.page.url == url_of(site, PAGES[0])
-    for docname in CHAPTERS:
-        _open_from_sidebar(tab, site, docname)
+    _open_from_sidebar(tab, site, CHAPTERS[-1])
     tab.assert_clean()
 
 
@@ -395,10 +410,20 @@ def test_sidebar_shows_each_section_under_its_chapter(tab, site):
     tab.assert_clean()
 
 
-def test_next_links_walk_the_whole_book_in_order(tab, site):
+SIDEBAR_LINKS = """() => [...document.querySelectorAll('nav.bd-docs-nav a')]
+  .filter(a => a.getClientRects().length && a.checkVisibility({visibilityProperty: true}))
+  .map(a => a.href.split('#')[0])"""
+
+
+def test_next_links_walk_the_whole_book_in_order_and_every_sidebar_lists_every_chapter(tab, site):
     tab.goto(f"{PAGES[0]}.html")
-    visited = [PAGES[0]]
-    while (nxt := tab.page.locator("a.right-next")).count():
+    visited, unlisted = [PAGES[0]], {}
+    while True:
+        shown = set(tab.page.evaluate(SIDEBAR_LINKS))
+        if missing := [c for c in CHAPTERS if url_of(site, c) not in shown]:
+            unlisted[visited[-1]] = missing
+        if not (nxt := tab.page.locator("a.right-next")).count():
+            break
         assert len(visited) <= len(PAGES), f"Next links do not end: {visited}"
         nxt.first.click()
         tab.page.wait_for_load_state("load")
@@ -406,6 +431,7 @@ def test_next_links_walk_the_whole_book_in_order(tab, site):
         assert url.startswith(site) and url.endswith(".html"), url
         visited.append(url[len(site):-len(".html")])
     assert visited == PAGES
+    assert not unlisted, f"sidebars without a visible link to these chapters: {unlisted}"
     tab.assert_clean()
 
 
@@ -489,23 +515,13 @@ FIGURES = """async () => {
 
 
 @pytest.fixture(scope="module")
-def layout(browser, site):
-    """(width, docname) -> overflow, tables and figures of that page at that width."""
-    seen = {}
-
+def layout(look):
+    """(width, docname) -> overflow, tables and figures of that page at that width, from a
+    visit that went without a problem."""
     def layout(width: int, docname: str) -> dict:
-        if (width, docname) not in seen:
-            tab = Tab(browser, site, width=width)
-            try:
-                tab.goto(f"{docname}.html")
-                tab.page.evaluate("document.fonts.ready.then(() => true)")
-                seen[width, docname] = {"overflow": tab.page.evaluate(OVERFLOW),
-                                        "tables": tab.page.evaluate(TABLES),
-                                        "figures": tab.page.evaluate(FIGURES)}
-                tab.assert_clean()
-            finally:
-                tab.close()
-        return seen[width, docname]
+        seen = look(width, docname)
+        assert not seen["problems"], "\n".join(seen["problems"])
+        return seen
     return layout
 
 
