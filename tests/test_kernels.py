@@ -189,45 +189,39 @@ def test_switched_off_every_kernel_starts_cold(tmp_path, monkeypatch):
     assert int(parent) == os.getpid()  # the launcher became the kernel its manager started
 
 
-@warm_only
-def test_an_interrupt_reaches_a_warm_kernel():
+@pytest.fixture
+def kernel():
+    """A kernel as nbval starts one (through the suite's plugin), stopped after the test."""
     kernel = RunningKernel(CURRENT_ENV_KERNEL_NAME)
-    try:
-        msg_id = kernel.kc.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(600)")
-        while True:  # the cell runs: ipykernel ignores interrupts between cells
-            msg = kernel.get_message("iopub", timeout=BOUND_S)
-            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
-                break
-        kernel.km.interrupt_kernel()
-        while (reply := kernel.get_message("shell", timeout=BOUND_S))["parent_header"].get("msg_id") != msg_id:
-            pass
-        assert (reply["content"]["status"], reply["content"].get("ename")) == ("error", "KeyboardInterrupt")
-        assert output_of(kernel, "print(1 + 1)") == "2\n"  # the kernel lives on
-    finally:
-        kernel.stop()
+    yield kernel
+    kernel.stop()
 
 
 @warm_only
-def test_a_killed_launcher_takes_its_kernel_with_it():
-    kernel = RunningKernel(CURRENT_ENV_KERNEL_NAME)
-    try:
-        pid = int(output_of(kernel, "import os\nprint(os.getpid())"))
-        launcher = kernel.km.provisioner.process.pid
-        assert pid != launcher and not gone(pid)
-        os.kill(launcher, signal.SIGKILL)
-        wait_gone(pid)
-    finally:
-        kernel.stop()
+def test_an_interrupt_reaches_a_warm_kernel(kernel):
+    msg_id = kernel.kc.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(600)")
+    while True:  # the cell runs: ipykernel ignores interrupts between cells
+        msg = kernel.get_message("iopub", timeout=BOUND_S)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            break
+    kernel.km.interrupt_kernel()
+    while (reply := kernel.get_message("shell", timeout=BOUND_S))["parent_header"].get("msg_id") != msg_id:
+        pass
+    assert (reply["content"]["status"], reply["content"].get("ename")) == ("error", "KeyboardInterrupt")
+    assert output_of(kernel, "print(1 + 1)") == "2\n"  # the kernel lives on
 
 
 @warm_only
-def test_a_terminated_kernel_ends_its_launcher_with_its_status():
-    kernel = RunningKernel(CURRENT_ENV_KERNEL_NAME)
-    try:
-        pid = int(output_of(kernel, "import os\nprint(os.getpid())"))
-        process = kernel.km.provisioner.process
-        os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: process.poll() is not None, "the launcher still runs")
-        assert process.returncode == 128 + signal.SIGTERM
-    finally:
-        kernel.stop()
+def test_a_killed_launcher_takes_its_kernel_with_it(kernel):
+    pid, launcher = int(output_of(kernel, PID_CELL)), kernel.km.provisioner.process.pid
+    assert pid != launcher and not gone(pid)
+    os.kill(launcher, signal.SIGKILL)
+    wait_gone(pid)
+
+
+@warm_only
+def test_a_terminated_kernel_ends_its_launcher_with_its_status(kernel):
+    pid, launcher = int(output_of(kernel, PID_CELL)), kernel.km.provisioner.process
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: launcher.poll() is not None, "the launcher still runs")
+    assert launcher.returncode == 128 + signal.SIGTERM
