@@ -137,6 +137,7 @@ def _exactly(conn: socket.socket, n: int) -> bytes:
 # --- the launcher: the kernel process the client sees ----------------------------------------
 
 def _cold(argv: list[str]) -> None:
+    os.environ.pop(SOCKET_VAR, None)
     os.execv(sys.executable, [sys.executable, *argv])
 
 
