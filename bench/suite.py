@@ -94,7 +94,8 @@ def measure(cmd: list[str], cwd: Path, env: dict | None = None, out: IO[str] | N
     def watch():
         count = 0
         while not done.is_set():
-            kernels, rss, pss = sample(root, pss=count % 4 == 0, cpu=cpu_seen)  # PSS: ~1 ms a process
+            # PSS costs ~1 ms a process: every fourth sample
+            kernels, rss, pss = sample(root, pss=count % 4 == 0, cpu=cpu_seen)
             peak[:] = max(peak[0], kernels), max(peak[1], rss), max(peak[2], pss)
             count += 1
             done.wait(interval)

@@ -146,7 +146,8 @@ def test_nbval_kernels_talk_over_unix_sockets_too():
 
 
 WARM = os.environ.get(warmkernel.SWITCH_VAR, "").lower() != "off"
-warm_only = pytest.mark.skipif(not WARM, reason=f"{warmkernel.SWITCH_VAR}=off: every kernel starts cold")
+warm_only = pytest.mark.skipif(not WARM,
+                               reason=f"{warmkernel.SWITCH_VAR}=off: every kernel starts cold")
 
 
 def printed(nb: nbformat.NotebookNode) -> list[str]:
@@ -205,9 +206,11 @@ def test_an_interrupt_reaches_a_warm_kernel(kernel):
         if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
             break
     kernel.km.interrupt_kernel()
-    while (reply := kernel.get_message("shell", timeout=BOUND_S))["parent_header"].get("msg_id") != msg_id:
-        pass
-    assert (reply["content"]["status"], reply["content"].get("ename")) == ("error", "KeyboardInterrupt")
+    reply = kernel.get_message("shell", timeout=BOUND_S)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kernel.get_message("shell", timeout=BOUND_S)
+    content = reply["content"]
+    assert (content["status"], content.get("ename")) == ("error", "KeyboardInterrupt")
     assert output_of(kernel, "print(1 + 1)") == "2\n"  # the kernel lives on
 
 

@@ -44,8 +44,10 @@ import tempfile
 
 SOCKET_VAR = "BOOK_WARM_KERNEL"  # in a kernel's environment: the server's socket
 SWITCH_VAR = "BOOK_WARM_KERNELS"  # "off": every kernel starts cold
-WARM_MODULES = ("torch", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell")
-RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+WARM_MODULES = ("torch", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel",
+                "ipykernel.zmqshell")
+RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+           signal.SIGUSR2)
 MAX_MESSAGE = 1 << 22  # a request: argv, environment and working directory
 LENGTH = struct.Struct("!I")
 PR_SET_PDEATHSIG = 1
@@ -106,12 +108,12 @@ def _send(conn: socket.socket, message: dict, fds: tuple[int, ...] = ()) -> None
 
 def _receive(conn: socket.socket, nfds: int = 0) -> tuple[dict | None, list[int]]:
     """One message (None at end of stream) and the descriptors that came with it."""
-    size = array.array("i").itemsize * nfds
-    data, ancdata, _, _ = conn.recvmsg(LENGTH.size, socket.CMSG_SPACE(size) if nfds else 0)
+    item = array.array("i").itemsize
+    data, ancdata, _, _ = conn.recvmsg(LENGTH.size, socket.CMSG_SPACE(item * nfds) if nfds else 0)
     fds: list[int] = []
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.extend(array.array("i", payload[:len(payload) - len(payload) % array.array("i").itemsize]))
+            fds.extend(array.array("i", payload[:len(payload) - len(payload) % item]))
     if len(data) < LENGTH.size:
         if data:
             data += _exactly(conn, LENGTH.size - len(data))
@@ -251,7 +253,8 @@ def _reap(kernels: dict[int, socket.socket]) -> None:
 
 
 def _become_kernel(conn: socket.socket, request: dict, fds: list[int]) -> None:
-    """In the forked child: take the launcher's streams, environment and directory, run ipykernel."""
+    """In the forked child: take the launcher's streams, environment and directory; run
+    ipykernel."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)
