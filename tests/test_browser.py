@@ -8,8 +8,8 @@ page), a section page must open from its chapter's sidebar, search must find
 `named_parameters`, and code cells and their outputs must be visible. Each page is opened once per
 width in a fresh browser context, and every per-page test reads that one visit. At a phone's
 width (390 px) and a desktop's (1280 px) no page scrolls sideways outside its code blocks, every
-table fits, every figure shows one variant whose smallest text is at least 9 CSS px, and figures turn dark with the
-book's dark theme. Screenshots at both widths (and one in the dark theme) are saved to
+table fits, every figure shows one variant whose smallest text is at least 9 CSS px, and figures
+turn dark with the book's dark theme. Screenshots at both widths (and one in the dark theme) are saved to
 `test-artifacts/`.
 
 The Chinese edition (in `zh_CN/` of the same site) loads without errors and with resolving links

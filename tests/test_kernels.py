@@ -132,21 +132,22 @@ def test_kernels_talk_over_unix_sockets_in_a_private_folder(tmp_path):
     assert not [f for f in os.listdir(folder) if f.startswith(os.path.basename(prefix))]  # removed
 
 
+@pytest.fixture
+def kernel():
+    """A kernel as nbval starts one (through the suite's plugin), stopped after the test."""
+    kernel = RunningKernel(CURRENT_ENV_KERNEL_NAME)
+    yield kernel
+    kernel.stop()
+
+
 @pytest.mark.skipif(not notebooks.UNIX_SOCKETS, reason="no Unix sockets on this system")
-def test_nbval_kernels_talk_over_unix_sockets_too():
+def test_nbval_kernels_talk_over_unix_sockets_too(kernel):
     """nbval starts its kernels itself; the suite's plugin gives them the same transport."""
-    import nbval.kernel
-
-    kernel = nbval.kernel.RunningKernel(nbval.kernel.CURRENT_ENV_KERNEL_NAME)
-    try:
-        assert kernel.km.transport == "ipc"
-        assert kernel.km.connection_file and os.path.exists(f"{kernel.km.ip}-{kernel.km.shell_port}")
-    finally:
-        kernel.stop()
+    assert kernel.km.transport == "ipc"
+    assert kernel.km.connection_file and os.path.exists(f"{kernel.km.ip}-{kernel.km.shell_port}")
 
 
-WARM = os.environ.get(warmkernel.SWITCH_VAR, "").lower() != "off"
-warm_only = pytest.mark.skipif(not WARM,
+warm_only = pytest.mark.skipif(warmkernel.switched_off(),
                                reason=f"{warmkernel.SWITCH_VAR}=off: every kernel starts cold")
 
 
@@ -188,14 +189,6 @@ def test_switched_off_every_kernel_starts_cold(tmp_path, monkeypatch):
     loaded, pid, parent = printed(notebooks.execute(notebook(PROBE), cwd=tmp_path))[0].split()
     assert loaded == "False"
     assert int(parent) == os.getpid()  # the launcher became the kernel its manager started
-
-
-@pytest.fixture
-def kernel():
-    """A kernel as nbval starts one (through the suite's plugin), stopped after the test."""
-    kernel = RunningKernel(CURRENT_ENV_KERNEL_NAME)
-    yield kernel
-    kernel.stop()
 
 
 @warm_only

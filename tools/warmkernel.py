@@ -27,7 +27,6 @@ the launcher does the same.
 """
 from __future__ import annotations
 
-import array
 import atexit
 import ctypes
 import functools
@@ -37,7 +36,6 @@ import selectors
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -48,8 +46,7 @@ WARM_MODULES = ("torch", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel",
                 "ipykernel.zmqshell")
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
            signal.SIGUSR2)
-MAX_MESSAGE = 1 << 22  # a request: argv, environment and working directory
-LENGTH = struct.Struct("!I")
+MESSAGE_LIMIT = 1 << 20  # one message (the socket keeps message bounds, as grader.zygote's)
 PR_SET_PDEATHSIG = 1
 
 _enabled = False
@@ -61,15 +58,20 @@ def server_pid() -> int | None:
     return _process.pid if _process is not None else None
 
 
+def switched_off() -> bool:
+    """True while BOOK_WARM_KERNELS=off is in this process's environment."""
+    return os.environ.get(SWITCH_VAR, "").lower() == "off"
+
+
 def enable() -> None:
-    """Start this process's kernels warm from now on (unless BOOK_WARM_KERNELS=off)."""
+    """Start this process's kernels warm from now on (while not switched off)."""
     global _enabled
-    _enabled = os.environ.get(SWITCH_VAR, "").lower() != "off"
+    _enabled = True
 
 
 def adapt(spec) -> None:
     """Turn the kernel spec of this environment's ipykernel into the warm launcher's, when on."""
-    if not _enabled or spec.argv[1:3] != ["-m", "ipykernel_launcher"]:
+    if not _enabled or switched_off() or spec.argv[1:3] != ["-m", "ipykernel_launcher"]:
         return
     spec.argv = [spec.argv[0], "-m", __name__, *spec.argv[1:]]
     spec.env = {**spec.env, SOCKET_VAR: _server()}
@@ -82,7 +84,7 @@ def _server() -> str:
     """Start this process's server (once); return the path of its socket."""
     folder = tempfile.mkdtemp(prefix="warm-")
     path = os.path.join(folder, "s")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     listener.listen(64)  # launchers wait in the backlog while the server imports
     global _process
@@ -101,39 +103,17 @@ def _server() -> str:
 
 
 def _send(conn: socket.socket, message: dict, fds: tuple[int, ...] = ()) -> None:
-    data = json.dumps(message).encode()
-    rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
-    conn.sendmsg([LENGTH.pack(len(data)) + data], rights)
+    socket.send_fds(conn, [json.dumps(message).encode()], list(fds))
 
 
 def _receive(conn: socket.socket, nfds: int = 0) -> tuple[dict | None, list[int]]:
     """One message (None at end of stream) and the descriptors that came with it."""
-    item = array.array("i").itemsize
-    data, ancdata, _, _ = conn.recvmsg(LENGTH.size, socket.CMSG_SPACE(item * nfds) if nfds else 0)
-    fds: list[int] = []
-    for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.extend(array.array("i", payload[:len(payload) - len(payload) % item]))
-    if len(data) < LENGTH.size:
-        if data:
-            data += _exactly(conn, LENGTH.size - len(data))
-        else:
-            return None, fds
-    (length,) = LENGTH.unpack(data)
-    if length > MAX_MESSAGE:
-        raise ValueError(f"warm kernel: a message of {length} bytes")
-    return json.loads(_exactly(conn, length)), fds
-
-
-def _exactly(conn: socket.socket, n: int) -> bytes:
-    chunks = []
-    while n:
-        chunk = conn.recv(n)
-        if not chunk:
-            raise EOFError("warm kernel: the connection closed inside a message")
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+    data, fds, flags, _ = socket.recv_fds(conn, MESSAGE_LIMIT, nfds)
+    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        for fd in fds:
+            os.close(fd)
+        raise ValueError("warm kernel: a message longer than the limit")
+    return (json.loads(data) if data else None), fds
 
 
 # --- the launcher: the kernel process the client sees ----------------------------------------
@@ -146,9 +126,9 @@ def _cold(argv: list[str]) -> None:
 def launch(argv: list[str]) -> None:
     """Run `python ARGV` (an ipykernel) forked from the server, or cold without one."""
     path = os.environ.get(SOCKET_VAR)
-    if not path or os.environ.get(SWITCH_VAR, "").lower() == "off":
+    if not path:
         _cold(argv)
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         conn.connect(path)
     except OSError:
@@ -205,7 +185,7 @@ def serve(listen_fd: int) -> None:
                 conn, _ = listener.accept()
                 try:
                     request, fds = _receive(conn, 3)
-                except (OSError, ValueError, EOFError):
+                except (OSError, ValueError):
                     conn.close()
                     continue
                 if request is None or len(fds) != 3:
