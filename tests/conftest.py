@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,27 @@ CHAPTERS = notebooks.toc_notebooks("chapters")
 SOLUTIONS = notebooks.toc_notebooks("solutions")
 EXERCISES = notebooks.toc_notebooks("exercises")
 APPENDIX = sorted((notebooks.ROOT / "appendix").glob("*.ipynb"))
+
+
+BOUND_S = 30  # the longest wait for something that needs well under a second (a process to end)
+
+
+def settle(condition) -> bool:
+    """Poll `condition` until it holds or BOUND_S has passed; return whether it holds. A bound,
+    not a measure: a process killed a moment ago may take that moment to end on a busy machine."""
+    deadline = time.monotonic() + BOUND_S
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def wait_until(condition, what) -> None:
+    """`settle(condition)`, or fail with `what` (a string, or a function that says what is still
+    wrong)."""
+    if not settle(condition):
+        pytest.fail(f"{what() if callable(what) else what} after {BOUND_S} s")
 
 
 def ids(paths):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import nbformat
 import psutil
@@ -21,10 +20,10 @@ import pytest
 from nbclient.exceptions import CellExecutionError
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, RunningKernel
 
+from conftest import BOUND_S, wait_until
 from tools import notebooks, warmkernel
 
 PID_CELL = "import os\nprint(os.getpid())"
-BOUND_S = 30  # waits below need well under a second
 
 
 def notebook(*sources: str) -> nbformat.NotebookNode:
@@ -49,14 +48,6 @@ def gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + BOUND_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} after {BOUND_S} s")
-        time.sleep(0.05)
 
 
 def wait_gone(pid: int) -> None:
