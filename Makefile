@@ -4,6 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NB     ?=
+# Python keeps compiled modules in __pycache__ (ignored by git). Container images often switch that
+# off (PYTHONDONTWRITEBYTECODE=1): then every one of the suite's Python processes (workers, kernels,
+# graders) compiles the project's modules again, and pytest rewrites each test module's asserts
+# again in every worker (about 2.5 CPU-seconds per worker). The targets here write them.
+unexport PYTHONDONTWRITEBYTECODE
 # Test workers (pytest-xdist processes); 0 runs every test in one process. PYTEST_ARGS is passed on.
 TEST_JOBS   ?= 2
 PYTEST_ARGS ?=

@@ -199,6 +199,7 @@ def _in_dejavu(ch: str, mono: bool, bold: bool) -> bool:
     return _glyph_cache[key].get_char_index(ord(ch)) != 0
 
 
+@functools.lru_cache(maxsize=None)  # the layout measures the same strings again and again
 def width(s: str, size: float = BODY, mono: bool = False, bold: bool = False) -> float:
     """Width of one line of text in inches: DejaVu's metrics, one em for each CJK character."""
     total, run = 0.0, ""

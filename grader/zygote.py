@@ -7,7 +7,8 @@ grade's cost. At isolation level `bwrap` with a root grader, grader.runner there
 server once per grader process, inside one bubblewrap sandbox of the same read-only view as a
 plain run's, and keeps only the capabilities it needs to build the next walls: CAP_SYS_ADMIN
 (namespaces, mounts), CAP_SETUID and CAP_SETGID. It imports torch and builds the IPython shell
-(grader.driver.prepare), runs no cell, and then, for each run the grader asks for, forks:
+(grader.driver.prepare), imports torch._dynamo (which a run's first optimizer would import, about
+2 CPU-seconds in every run of exercises 5 and 6), runs no cell, and then, for each run the grader asks for, forks:
 
 - the first child joins the run's memory cgroup, enters new mount, pid, network, ipc and uts
   namespaces, mounts a fresh size-capped /tmp (hiding the server's own /tmp, the spool of every
@@ -163,6 +164,8 @@ def _send(control: socket.socket, message: dict) -> None:
 def serve(control: socket.socket) -> None:
     from grader import driver
     shell = driver.prepare()
+    import torch._dynamo  # noqa: F401  (a run's first optimizer imports it, about 2 CPU-seconds:
+    # here once, not in every run forked from here)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)

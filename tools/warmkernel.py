@@ -4,7 +4,8 @@ A fresh kernel of this environment spends about 3.5 CPU-seconds before it runs a
 them importing torch, and `make test` starts one for every notebook nbval checks and every
 notebook a test executes. With warm kernels on (the suite's plugin turns them on in each pytest
 process), the first kernel a process asks for starts a server: a child process that imports
-torch, IPython and ipykernel, then waits on a Unix socket in a private folder. A kernel's command
+torch (with torch._dynamo, which a notebook's first optimizer imports: about 2 more
+CPU-seconds), IPython and ipykernel, then waits on a Unix socket in a private folder. A kernel's command
 is then this module's launcher,
 
     python -m tools.warmkernel -m ipykernel_launcher -f CONNECTION_FILE [kernel options]
@@ -42,7 +43,7 @@ import tempfile
 
 SOCKET_VAR = "BOOK_WARM_KERNEL"  # in a kernel's environment: the server's socket
 SWITCH_VAR = "BOOK_WARM_KERNELS"  # "off": every kernel starts cold
-WARM_MODULES = ("torch", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel",
+WARM_MODULES = ("torch", "torch._dynamo", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel",
                 "ipykernel.zmqshell")
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
            signal.SIGUSR2)
