@@ -6,7 +6,8 @@ internet; its internal links, fragments and images must resolve. The Next links 
 page in order, the sidebar of each page must show every chapter (a click on a link opens its
 page), a section page must open from its chapter's sidebar, search must find
 `named_parameters`, and code cells and their outputs must be visible. Each page is opened once per
-width in a fresh browser context, and every per-page test reads that one visit. At a phone's
+width (one browser context per width opens them all, so shared files come from its cache, as in
+a reader's browser), and every per-page test reads that one visit. At a phone's
 width (390 px) and a desktop's (1280 px) no page scrolls sideways outside its code blocks, every
 table fits, every figure shows one variant whose smallest text is at least 9 CSS px, and figures
 turn dark with the book's dark theme. Screenshots at both widths (and one in the dark theme) are saved to
@@ -21,6 +22,7 @@ these tests are skipped, except under CI=true, where they fail.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import html.parser
@@ -41,9 +43,14 @@ from tools import i18n
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("BOOK_CHROMIUM", "/usr/bin/chromium")
+# No host name resolves but 127.0.0.1, where the book is served: the browser itself keeps every
+# request to the internet from leaving (each is still seen, and reported as a problem, by Tab).
+# Playwright's request interception would do the same from Python, but it turns the HTTP cache off
+# and sends every request through the driver: a page then cost about twice the CPU time.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic"]
+                 "--disable-sync", "--disable-quic",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 VIEWPORT = {"width": 1280, "height": 900}
 WIDTHS = [390, 1280]  # a phone and a desktop, in CSS px
 MIN_FIGURE_TEXT = 9  # CSS px
@@ -125,33 +132,43 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         super().do_GET()
 
 
-@pytest.fixture(scope="module")
-def site(html_dir):
-    """Base URL of the built book, served on loopback only."""
+@contextlib.contextmanager
+def _serve(directory: Path):
+    """Base URL of a folder served on loopback only."""
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(html_dir)))
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(directory)))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def site(html_dir):
+    """Base URL of the built book."""
+    with _serve(html_dir) as base:
+        yield base
 
 
 class Tab:
-    """A page in a fresh browser context that records everything that went wrong on it."""
+    """A page in a fresh browser context that records everything that went wrong on it (since the
+    last `inspect`, which starts the record afresh)."""
 
     def __init__(self, browser, base: str, width: int = VIEWPORT["width"], scheme: str = "light"):
         self.base = base
         self.origin = urlsplit(base).netloc
         self.errors: list[str] = []  # console errors and uncaught exceptions
         self.failed: list[str] = []  # requests to 127.0.0.1 that failed or got an HTTP error
-        self.external: list[str] = []  # requests that left 127.0.0.1 (blocked)
+        self.external: list[str] = []  # requests for anything but 127.0.0.1 (they cannot resolve)
         self.context = browser.new_context(viewport={**VIEWPORT, "width": width}, color_scheme=scheme)
         self.context.set_default_timeout(TIMEOUT_MS)
-        self.context.route("**/*", self._route)
         self.page = self.context.new_page()
+        self.page.on("request", self._request)
         self.page.on("console", self._console)
         self.page.on("pageerror", self._page_error)
         self.page.on("requestfailed", self._request_failed)
@@ -161,13 +178,10 @@ class Tab:
         parts = urlsplit(url)
         return parts.scheme in ("http", "https") and parts.netloc == self.origin
 
-    def _route(self, route):
-        url = route.request.url
-        if self.local(url) or not url.startswith(("http:", "https:", "ws:", "wss:")):
-            route.continue_()
-        else:
+    def _request(self, request):
+        url = request.url
+        if url.startswith(("http:", "https:", "ws:", "wss:")) and not self.local(url):
             self.external.append(f"{url} (from {self.page.url})")
-            route.abort("blockedbyclient")
 
     def _page_error(self, err):
         self.errors.append(f"uncaught exception on {self.page.url}: {err}")
@@ -177,7 +191,7 @@ class Tab:
             return
         source = (msg.location or {}).get("url", "")
         if msg.text.startswith("Failed to load resource") and source and not self.local(source):
-            return  # a blocked request to the internet: reported in `external`
+            return  # a request to the internet, which cannot resolve: reported in `external`
         self.errors.append(f"console error on {self.page.url}: {msg.text} ({source})")
 
     def _request_failed(self, request):
@@ -201,10 +215,16 @@ class Tab:
 
     def inspect(self, path: str) -> dict:
         """Open a page, let it settle (its fonts too), and return what a test needs to know
-        about it: its content and links, its layout at this tab's width, what went wrong."""
+        about it: its content and links, its layout at this tab's width, what went wrong there.
+        The record of problems starts on a blank page, so nothing the previous page did (a
+        request cut short by leaving it) counts against this one."""
+        self.page.goto("about:blank")
+        for record in (self.errors, self.failed, self.external):
+            record.clear()
         self.goto(path)
         self.page.evaluate("document.fonts.ready.then(() => true)")
         return {"url": self.page.url,
+                "lang": self.page.evaluate("document.documentElement.lang"),
                 "heading": self.page.locator("article.bd-article h1").first.is_visible(),
                 "links": self.page.evaluate(COLLECT_LINKS),
                 "ids": set(self.page.evaluate(COLLECT_IDS)),
@@ -237,26 +257,32 @@ def tab(browser, site):
     tab.close()
 
 
-@pytest.fixture(scope="module")
-def look(browser, site):
-    """(width, docname) -> what a fresh browser saw on that page at that width (`Tab.inspect`);
-    each page is opened once per width per module, and every test of that page reads it."""
-    seen = {}
+def _looks(browser, base: str):
+    """(width, docname) -> what a browser saw on that page of the site at `base` at that width
+    (`Tab.inspect`); each page is opened once per width, and every test of that page reads it.
+    One tab per width opens them all, as a reader's browser would: a file that several pages
+    load (the theme's scripts, fonts and styles) comes from its cache after the first page."""
+    seen, tabs = {}, {}
 
     def look(width: int, docname: str) -> dict:
         if (width, docname) not in seen:
-            tab = Tab(browser, site, width=width)
-            try:
-                seen[width, docname] = tab.inspect(f"{docname}.html")
-            finally:
-                tab.close()
+            if width not in tabs:
+                tabs[width] = Tab(browser, base, width=width)
+            seen[width, docname] = tabs[width].inspect(f"{docname}.html")
         return seen[width, docname]
-    return look
+    yield look
+    for tab in tabs.values():
+        tab.close()
+
+
+@pytest.fixture(scope="module")
+def look(browser, site):
+    yield from _looks(browser, site)
 
 
 @pytest.fixture(scope="module")
 def visit(look):
-    """docname -> what a fresh browser saw on that page at the desktop width."""
+    """docname -> what a browser saw on that page at the desktop width."""
     return lambda docname: look(VIEWPORT["width"], docname)
 
 
@@ -331,9 +357,29 @@ def article_text(html_dir: Path, docname: str) -> str:
 @pytest.mark.parametrize("docname", PAGES)
 def test_page_loads_without_errors(visit, site, docname):
     seen = visit(docname)
-    assert seen["url"] == url_of(site, docname)
+    assert seen["url"] == url_of(site, docname) and seen["lang"] == "en"
     assert not seen["problems"], "\n".join(seen["problems"])
     assert seen["heading"], "no visible heading"
+
+
+def test_a_request_to_the_internet_is_a_problem_and_does_not_load(browser, tmp_path):
+    """What the page tests rely on: a page that asks the internet for anything is reported, and
+    (no host but 127.0.0.1 resolves) gets nothing. A second page starts with a clean record."""
+    (tmp_path / "out.html").write_text(
+        '<!doctype html><html lang="en"><body><h1>out</h1><img src="https://example.com/p.png">'
+        '<script src="http://cdn.example.org/lib.js"></script></body></html>')
+    (tmp_path / "in.html").write_text('<!doctype html><html lang="en"><body><h1>in</h1></body></html>')
+    with _serve(tmp_path) as base:
+        tab = Tab(browser, base)
+        try:
+            out, inside = tab.inspect("out.html"), tab.inspect("in.html")
+        finally:
+            tab.close()
+    assert [p.split(" (from")[0] for p in out["problems"]] == [
+        "request to the internet: https://example.com/p.png",
+        "request to the internet: http://cdn.example.org/lib.js"], out["problems"]
+    assert [link["ok"] for link in out["links"] if link["kind"] == "image"] == [False]
+    assert inside["problems"] == [] and inside["url"] == base + "in.html"
 
 
 @pytest.mark.parametrize("docname", PAGES)
@@ -651,14 +697,15 @@ def zh_site(site, zh_book):
     return urljoin(site, f"{i18n.ZH_FOLDER}/")
 
 
+@pytest.fixture(scope="module")
+def zh_look(browser, zh_site):
+    yield from _looks(browser, zh_site)
+
+
 @pytest.mark.parametrize("docname", ZH_PAGES)
-def test_chinese_page_loads_and_its_links_resolve(browser, zh_site, site, docname):
-    tab = Tab(browser, zh_site)
-    try:
-        seen = tab.inspect(f"{docname}.html")
-        assert tab.page.evaluate("document.documentElement.lang") == "zh-CN"
-    finally:
-        tab.close()
+def test_chinese_page_loads_and_its_links_resolve(zh_look, zh_site, site, docname):
+    seen = zh_look(VIEWPORT["width"], docname)
+    assert seen["lang"] == "zh-CN"
     assert seen["url"] == url_of(zh_site, docname)
     assert not seen["problems"], "\n".join(seen["problems"])
     assert seen["heading"], "no visible heading"
